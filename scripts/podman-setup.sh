@@ -17,9 +17,11 @@ die() { log "ERROR: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (apt-get and /etc/containers)"
 
 # --- Debian packages ----------------------------------------------------------------------------
-# netavark + aardvark-dns give compose services DNS names; uidmap/slirp are podman's usual companions;
-# debootstrap builds the stand-in base images (scripts/standin-images.sh).
-PKGS=(podman runc debootstrap netavark aardvark-dns uidmap slirp4netns fuse-overlayfs ca-certificates)
+# netavark + aardvark-dns give compose services DNS names, and netavark needs iptables to set up a
+# container network ("netavark: No such file or directory" without it); uidmap/slirp are podman's
+# usual companions; debootstrap builds the stand-in base images (scripts/standin-images.sh).
+PKGS=(podman runc debootstrap netavark aardvark-dns iptables uidmap slirp4netns fuse-overlayfs
+      ca-certificates)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -63,6 +63,21 @@ rootfs() {
   echo "$dir"
 }
 
+# STAND-IN ONLY, not in any official image: this machine reaches PyPI through an egress proxy whose
+# CA certificates sit in /usr/local/share/ca-certificates. Both stand-ins trust them too, so that
+# `pip install` inside a build can verify PyPI. With no such certificates this does nothing.
+host_cas_sum() {
+  find /usr/local/share/ca-certificates -name '*.crt' -type f -print0 2>/dev/null \
+    | sort -z | xargs -0 -r cat | sha256sum | cut -c1-16
+}
+add_host_cas() {
+  local dir="$1"
+  mkdir -p "$dir/usr/local/share/ca-certificates"
+  find "$dir/usr/local/share/ca-certificates" -name '*.crt' -delete
+  find /usr/local/share/ca-certificates -name '*.crt' -type f -exec cp {} "$dir/usr/local/share/ca-certificates/" \; 2>/dev/null || true
+  chroot "$dir" /usr/sbin/update-ca-certificates --fresh >/dev/null 2>&1 || die "update-ca-certificates failed in $dir"
+}
+
 label_of() { podman image inspect --format '{{index .Labels "coda.standin.inputs"}}' "$1" 2>/dev/null || true; }
 
 import_rootfs() {  # dir image inputs change...
@@ -76,7 +91,7 @@ import_rootfs() {  # dir image inputs change...
 }
 
 build_python() {
-  local inputs="r$RECIPE_VERSION $SUITE $PYTHON_PKGS"
+  local inputs="r$RECIPE_VERSION $SUITE $PYTHON_PKGS $(host_cas_sum)"
   inputs="$(printf '%s' "$inputs" | sha256sum | cut -c1-16)"
   if [ "$(label_of "$PYTHON_IMAGE")" = "$inputs" ]; then log "$PYTHON_IMAGE up to date"; return; fi
   local dir; dir="$(rootfs python "$PYTHON_PKGS")"
@@ -89,10 +104,12 @@ build_python() {
     chmod 0755 "$dir/usr/local/bin/$p"
   done
   rm -f "$dir"/usr/lib/python3.*/EXTERNALLY-MANAGED
+  add_host_cas "$dir"
   local ver; ver="$(chroot "$dir" /usr/bin/python3 -c 'import platform; print(platform.python_version())')"
   import_rootfs "$dir" "$PYTHON_IMAGE" "$inputs" \
     "ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    "ENV LANG=C.UTF-8" "ENV PYTHON_VERSION=$ver" 'CMD ["python3"]'
+    "ENV LANG=C.UTF-8" "ENV PYTHON_VERSION=$ver" 'CMD ["python3"]' \
+    "ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt"   # stand-in only: the system store above
 }
 
 ollama_bin() {
@@ -114,9 +131,11 @@ build_ollama() {
   local libdir; libdir="$(dirname "$bin")/../lib/ollama"
   local libsum=none
   if [ -d "$libdir" ]; then libsum="$(cd "$libdir" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"; fi
-  inputs="$(printf 'r%s %s %s %s %s' "$RECIPE_VERSION" "$SUITE" "$OLLAMA_PKGS" "$sum" "$libsum" | sha256sum | cut -c1-16)"
+  inputs="$(printf 'r%s %s %s %s %s %s' "$RECIPE_VERSION" "$SUITE" "$OLLAMA_PKGS" "$sum" "$libsum" \
+    "$(host_cas_sum)" | sha256sum | cut -c1-16)"
   if [ "$(label_of "$image")" = "$inputs" ]; then log "$image up to date"; return; fi
   local dir; dir="$(rootfs ollama "$OLLAMA_PKGS")"
+  add_host_cas "$dir"
   install -m 0755 "$bin" "$dir/usr/bin/ollama"    # /bin -> usr/bin (merged /usr), so /bin/ollama works
   rm -rf "$dir/usr/lib/ollama"
   if [ -d "$libdir" ]; then mkdir -p "$dir/usr/lib/ollama" && cp -a "$libdir/." "$dir/usr/lib/ollama/"; fi
