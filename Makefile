@@ -1,0 +1,41 @@
+# coda's commands. `make test` and `make run` work on a fresh machine: they install what is missing
+# (venv, the pinned Ollama build, the models) into $(CODA_CACHE) and reuse it afterwards.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CODA_CACHE ?= $(HOME)/.cache/coda
+PYTHON ?= python3
+VENV ?= $(CODA_CACHE)/venv
+PY := $(VENV)/bin/python
+export CODA_CACHE
+
+.PHONY: help venv ollama lint typecheck pytest test
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+venv: ## create or update the shared virtualenv from requirements-dev.lock
+	@want=$$(cat requirements-dev.lock | sha256sum | cut -c1-16); \
+	if [ "$$(cat $(VENV)/.lock-hash 2>/dev/null)" != "$$want" ]; then \
+	  echo "venv: installing requirements-dev.lock into $(VENV)"; \
+	  $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --quiet --upgrade pip; \
+	  $(PY) -m pip install --quiet -r requirements-dev.lock; \
+	  echo "$$want" > $(VENV)/.lock-hash; \
+	fi
+
+ollama: ## build (once) and print the pinned Ollama binary
+	@scripts/install-ollama.sh
+
+lint: venv ## ruff: lint and formatting
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv ## mypy --strict
+	$(VENV)/bin/mypy
+
+pytest: venv ## the test suite alone (unit, integration against a real Ollama)
+	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest ## everything CI runs: lint, types, tests

@@ -1,0 +1,1 @@
+"""coda: chat in the browser with a self-hosted Japanese language model."""

@@ -1,0 +1,191 @@
+"""The one place coda reads its configuration from: environment variables, validated at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+from coda.config.errors import SettingsError
+
+T = TypeVar("T")
+
+DEFAULT_MODEL = "tinyswallow:1.5b"
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+DEFAULT_SYSTEM_PROMPT = (
+    "あなたは誠実で親切な日本語アシスタントです。"
+    "質問には正確かつ簡潔に、丁寧な日本語で答えてください。"
+    "分からないことは分からないと伝えてください。"
+)
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything coda can be told from outside; built once by the composition root."""
+
+    ollama_host: str = DEFAULT_OLLAMA_HOST
+    model: str = DEFAULT_MODEL
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+
+    connect_timeout: float = 5.0
+    first_token_timeout: float = 120.0
+    total_timeout: float = 300.0
+    retry_attempts: int = 3
+    retry_max_seconds: float = 10.0
+
+    temperature: float = 0.7
+    top_p: float = 0.8
+    top_k: int = 20
+    max_tokens: int = 1024
+    context_length: int = 8192
+    seed: int | None = None
+
+    max_message_chars: int = 4000
+    max_history_messages: int = 40
+    max_history_chars: int = 32000
+
+    log_level: str = "INFO"
+    log_format: str = "json"
+    port: int = 8080
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable, reporting all bad ones at once."""
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        defaults = cls()
+        settings = cls(
+            ollama_host=reader.read("OLLAMA_HOST", _url, defaults.ollama_host),
+            model=reader.read("CODA_MODEL", _nonempty, defaults.model),
+            system_prompt=reader.read("CODA_SYSTEM_PROMPT", _nonempty, defaults.system_prompt),
+            connect_timeout=reader.read(
+                "CODA_CONNECT_TIMEOUT", _number(0.1, 300), defaults.connect_timeout
+            ),
+            first_token_timeout=reader.read(
+                "CODA_FIRST_TOKEN_TIMEOUT", _number(1, 3600), defaults.first_token_timeout
+            ),
+            total_timeout=reader.read(
+                "CODA_TOTAL_TIMEOUT", _number(1, 3600), defaults.total_timeout
+            ),
+            retry_attempts=reader.read(
+                "CODA_RETRY_ATTEMPTS", _integer(1, 10), defaults.retry_attempts
+            ),
+            retry_max_seconds=reader.read(
+                "CODA_RETRY_MAX_SECONDS", _number(0, 300), defaults.retry_max_seconds
+            ),
+            temperature=reader.read("CODA_TEMPERATURE", _number(0, 2), defaults.temperature),
+            top_p=reader.read("CODA_TOP_P", _number(0, 1), defaults.top_p),
+            top_k=reader.read("CODA_TOP_K", _integer(1, 1000), defaults.top_k),
+            max_tokens=reader.read("CODA_MAX_TOKENS", _integer(1, 32768), defaults.max_tokens),
+            context_length=reader.read(
+                "CODA_CONTEXT_LENGTH", _integer(512, 131072), defaults.context_length
+            ),
+            seed=reader.read("CODA_SEED", _optional(_integer(0, 2**31 - 1)), defaults.seed),
+            max_message_chars=reader.read(
+                "CODA_MAX_MESSAGE_CHARS", _integer(1, 100_000), defaults.max_message_chars
+            ),
+            max_history_messages=reader.read(
+                "CODA_MAX_HISTORY_MESSAGES", _integer(0, 1000), defaults.max_history_messages
+            ),
+            max_history_chars=reader.read(
+                "CODA_MAX_HISTORY_CHARS", _integer(0, 1_000_000), defaults.max_history_chars
+            ),
+            log_level=reader.read("CODA_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
+            log_format=reader.read("CODA_LOG_FORMAT", _choice(LOG_FORMATS), "json"),
+            port=reader.read("PORT", _integer(1, 65535), defaults.port),
+        )
+        if settings.max_tokens >= settings.context_length:
+            reader.problems.append(
+                "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
+                f"(got {settings.max_tokens} and {settings.context_length})"
+            )
+        if reader.problems:
+            raise SettingsError(reader.problems)
+        return settings
+
+
+class _Reader:
+    """Collects every problem instead of stopping at the first, so one restart fixes them all."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def read(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except ValueError as exc:
+            self.problems.append(f"{name}: {exc} (got {raw!r})")
+            return default
+
+
+def _nonempty(raw: str) -> str:
+    return raw
+
+
+def _url(raw: str) -> str:
+    """Accept what the ollama CLI accepts (`host:port`, `:port`, a URL) and normalise it."""
+    value = raw if "://" in raw else f"http://{raw}"
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("expected an http:// or https:// URL, or host:port")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("expected an http:// or https:// URL, or host:port") from None
+    host = parts.hostname or "127.0.0.1"
+    if host == "0.0.0.0":  # noqa: S104 - a listen address; as a client we mean this machine
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None else f"{host}:{port}"
+    if port is None and parts.scheme == "http" and "://" not in raw:
+        netloc = f"{host}:11434"
+    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _number(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number from {low:g} to {high:g}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a number from {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
+def _integer(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    return parse
+
+
+def _choice(allowed: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.upper() if upper else raw.lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return parse

@@ -1,0 +1,84 @@
+"""Domain errors of the LLM layer: what went wrong, in terms the web tier can explain to a person.
+
+Each error has a stable `kind` (the key of the user-facing message in the frontend catalogue and the
+`error_kind` field of the log line), `params` for that message, and `detail` for the log only:
+upstream text never reaches the user, since it may be long, English-only or leak internals.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LLMError(Exception):
+    """Base of every error the LLM layer raises."""
+
+    kind: ClassVar[str] = "llm_error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        params: dict[str, Any] | None = None,
+        attempts: int = 1,
+        upstream_status: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.params: dict[str, Any] = dict(params or {})
+        self.attempts = attempts
+        self.upstream_status = upstream_status
+
+    def log_fields(self) -> dict[str, Any]:
+        """Fields for the structured log line of the request that failed."""
+        fields: dict[str, Any] = {
+            "error_kind": self.kind,
+            "error_detail": self.detail,
+            "attempts": self.attempts,
+        }
+        if self.upstream_status is not None:
+            fields["upstream_status"] = self.upstream_status
+        return fields
+
+
+class UnavailableError(LLMError):
+    """The server cannot be reached or failed before answering; the user should retry later."""
+
+    kind = "unavailable"
+
+
+class BusyError(LLMError):
+    """The server's queue is full (503); the user should try again in a moment."""
+
+    kind = "busy"
+
+
+class ModelNotFoundError(LLMError):
+    """The server runs but lacks the model; an operator must create or pull it."""
+
+    kind = "model_not_found"
+
+
+class LLMTimeoutError(LLMError):
+    """No first token, or no end, within the configured time."""
+
+    kind = "timeout"
+
+
+class StreamInterruptedError(LLMError):
+    """The stream broke after text was sent: the partial answer stays, marked as interrupted."""
+
+    kind = "interrupted"
+
+
+class InvalidRequestError(LLMError):
+    """The request itself is wrong (empty, too long, forged history); nothing is sent upstream.
+
+    `params["reason"]` says which rule failed, so the message can say what to change.
+    """
+
+    kind = "invalid_request"
+
+    def __init__(self, reason: str, detail: str, **params: Any) -> None:
+        super().__init__(detail, params={"reason": reason, **params})
+        self.reason = reason

@@ -1,0 +1,141 @@
+"""The Ollama adapter against a real `ollama serve` running the real test model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from coda.llm import (
+    Chunk,
+    GenerationOptions,
+    Message,
+    ModelNotFoundError,
+    Role,
+    UnavailableError,
+)
+from coda.llm.ollama import OllamaChatModel
+from tests.support.ollama_server import OllamaServer
+from tests.support.settings import make_settings
+
+pytestmark = pytest.mark.integration
+
+QUESTION = [
+    Message(Role.SYSTEM, "You are a helpful assistant."),
+    Message(Role.USER, "日本の首都はどこですか？"),
+]
+
+
+def collect(model: OllamaChatModel, max_tokens: int = 24) -> list[Chunk]:
+    options = GenerationOptions(
+        temperature=0.0, top_p=0.9, top_k=40, max_tokens=max_tokens, context_length=8192, seed=42
+    )
+    return list(model.stream(QUESTION, options))
+
+
+def test_stream_yields_text_then_usage_with_token_counts(
+    ollama_server: OllamaServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = OllamaChatModel(make_settings(ollama_server.host))
+
+    chunks = collect(model)
+
+    *body, last = chunks
+    assert body, "the answer arrived in one piece instead of streaming"
+    assert "".join(c.text for c in chunks).strip()
+    assert all(c.usage is None for c in body)
+    assert last.usage is not None
+    assert last.usage.prompt_tokens > 0
+    assert last.usage.completion_tokens > 0
+    assert last.usage.model == model.model
+    with capsys.disabled():
+        print(f"\n  ollama reported: {last.usage}")
+
+
+def test_num_predict_caps_the_answer(ollama_server: OllamaServer) -> None:
+    model = OllamaChatModel(make_settings(ollama_server.host))
+
+    usage = collect(model, max_tokens=3)[-1].usage
+
+    assert usage is not None
+    assert usage.completion_tokens <= 3
+    assert usage.done_reason == "length"
+
+
+def test_missing_model_raises_not_found_without_retrying(ollama_server: OllamaServer) -> None:
+    model = OllamaChatModel(make_settings(ollama_server.host, model="no-such-model:latest"))
+
+    with pytest.raises(ModelNotFoundError) as caught:
+        collect(model)
+
+    assert caught.value.params["model"] == "no-such-model:latest"
+    assert caught.value.attempts == 1
+    assert model.health().reachable
+    assert not model.health().model_present
+
+
+def test_health_reports_ready_server_and_model(ollama_server: OllamaServer) -> None:
+    health = OllamaChatModel(make_settings(ollama_server.host)).health()
+
+    assert health.ready, health.detail
+
+
+def test_stopped_server_gives_unavailable_within_the_configured_bound(
+    spare_ollama: OllamaServer,
+) -> None:
+    settings = make_settings(spare_ollama.host, retry_attempts=3, retry_max_seconds=3.0)
+    model = OllamaChatModel(settings)
+    spare_ollama.stop()
+
+    started = time.monotonic()
+    with pytest.raises(UnavailableError) as caught:
+        collect(model)
+    elapsed = time.monotonic() - started
+
+    assert caught.value.attempts == 3
+    # The bound: the retry budget plus one last connection attempt.
+    assert elapsed < settings.retry_max_seconds + settings.connect_timeout + 1
+    assert not model.health().reachable
+
+
+def test_server_restarted_between_two_calls_recovers(spare_ollama: OllamaServer) -> None:
+    model = OllamaChatModel(make_settings(spare_ollama.host))
+    assert collect(model)[-1].usage is not None
+
+    spare_ollama.stop()
+    spare_ollama.start()
+
+    assert collect(model)[-1].usage is not None
+
+
+def test_closing_a_stream_early_returns_promptly_and_frees_the_server(
+    ollama_server: OllamaServer,
+) -> None:
+    """With one parallel slot, a second answer can only start once the first is cancelled."""
+    model = OllamaChatModel(make_settings(ollama_server.host))
+    long_answer = model.stream(
+        [Message(Role.USER, "Count from 1 to 1000, one number per line.")],
+        replace(
+            GenerationOptions.from_settings(make_settings(ollama_server.host)), max_tokens=4000
+        ),
+    )
+    next(long_answer)
+
+    started = time.monotonic()
+    long_answer.close()
+    close_seconds = time.monotonic() - started
+
+    finished = threading.Event()
+    result: list[Chunk] = []
+
+    def ask() -> None:
+        result.extend(collect(model, max_tokens=8))
+        finished.set()
+
+    threading.Thread(target=ask, daemon=True).start()
+    assert close_seconds < 1.0
+    # 4000 tokens would take minutes on these CPUs; a cancelled generation frees the slot at once.
+    assert finished.wait(timeout=30), "the second answer waited for the closed one to finish"
+    assert result[-1].usage is not None

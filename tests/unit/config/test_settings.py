@@ -1,0 +1,124 @@
+"""Settings come from the environment only, and a bad value stops start-up with a clear reason."""
+
+from __future__ import annotations
+
+import pytest
+
+from coda.config import DEFAULT_MODEL, Settings, SettingsError
+
+
+def test_defaults_run_locally_against_tinyswallow() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.ollama_host == "http://127.0.0.1:11434"
+    assert settings.model == DEFAULT_MODEL == "tinyswallow:1.5b"
+    assert settings.port == 8080
+    assert settings.log_format == "json"
+    assert settings.seed is None
+
+
+def test_every_variable_is_read() -> None:
+    settings = Settings.from_env(
+        {
+            "OLLAMA_HOST": "http://ollama:11434",
+            "CODA_MODEL": "other:1b",
+            "CODA_SYSTEM_PROMPT": "short answers",
+            "CODA_CONNECT_TIMEOUT": "2.5",
+            "CODA_FIRST_TOKEN_TIMEOUT": "30",
+            "CODA_TOTAL_TIMEOUT": "90",
+            "CODA_RETRY_ATTEMPTS": "5",
+            "CODA_RETRY_MAX_SECONDS": "7",
+            "CODA_TEMPERATURE": "0",
+            "CODA_TOP_P": "0.5",
+            "CODA_TOP_K": "10",
+            "CODA_MAX_TOKENS": "256",
+            "CODA_CONTEXT_LENGTH": "4096",
+            "CODA_SEED": "7",
+            "CODA_MAX_MESSAGE_CHARS": "100",
+            "CODA_MAX_HISTORY_MESSAGES": "6",
+            "CODA_MAX_HISTORY_CHARS": "1000",
+            "CODA_LOG_LEVEL": "debug",
+            "CODA_LOG_FORMAT": "TEXT",
+            "PORT": "9000",
+        }
+    )
+
+    assert settings == Settings(
+        ollama_host="http://ollama:11434",
+        model="other:1b",
+        system_prompt="short answers",
+        connect_timeout=2.5,
+        first_token_timeout=30,
+        total_timeout=90,
+        retry_attempts=5,
+        retry_max_seconds=7,
+        temperature=0,
+        top_p=0.5,
+        top_k=10,
+        max_tokens=256,
+        context_length=4096,
+        seed=7,
+        max_message_chars=100,
+        max_history_messages=6,
+        max_history_chars=1000,
+        log_level="DEBUG",
+        log_format="text",
+        port=9000,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("127.0.0.1:11434", "http://127.0.0.1:11434"),
+        ("0.0.0.0:8080", "http://127.0.0.1:8080"),
+        ("ollama", "http://ollama:11434"),
+        ("https://ollama-abc.a.run.app", "https://ollama-abc.a.run.app"),
+        ("http://localhost:11434/", "http://localhost:11434"),
+    ],
+)
+def test_ollama_host_accepts_what_the_ollama_cli_accepts(raw: str, expected: str) -> None:
+    assert Settings.from_env({"OLLAMA_HOST": raw}).ollama_host == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "accepted"),
+    [
+        ("CODA_TEMPERATURE", "hot", "a number from 0 to 2"),
+        ("CODA_TEMPERATURE", "3", "a number from 0 to 2"),
+        ("CODA_RETRY_ATTEMPTS", "1.5", "a whole number from 1 to 10"),
+        ("PORT", "70000", "a whole number from 1 to 65535"),
+        ("CODA_LOG_FORMAT", "xml", "one of json, text"),
+        ("CODA_LOG_LEVEL", "loud", "one of DEBUG, INFO, WARNING, ERROR"),
+        ("OLLAMA_HOST", "ftp://x", "an http:// or https:// URL, or host:port"),
+    ],
+)
+def test_bad_value_names_the_variable_and_the_accepted_values(
+    name: str, raw: str, accepted: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: raw})
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{name}: expected {accepted}")
+    assert repr(raw) in problem
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CODA_TOP_K": "0", "CODA_SEED": "-1", "CODA_MAX_TOKENS": "x"})
+
+    assert [p.split(":")[0] for p in caught.value.problems] == [
+        "CODA_TOP_K",
+        "CODA_MAX_TOKENS",
+        "CODA_SEED",
+    ]
+
+
+def test_answer_budget_must_leave_room_in_the_context() -> None:
+    with pytest.raises(SettingsError, match="CODA_MAX_TOKENS must be smaller"):
+        Settings.from_env({"CODA_MAX_TOKENS": "4096", "CODA_CONTEXT_LENGTH": "4096"})
+
+
+def test_blank_values_mean_the_default() -> None:
+    assert Settings.from_env({"CODA_SEED": "", "CODA_MODEL": "  "}) == Settings()
