@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Deploy coda to Cloud Run from an empty project: APIs, Artifact Registry, service accounts, both
+# images (Cloud Build), the private Ollama service, the IAM binding, the public web service.
+#
+#   scripts/deploy-cloud-run.sh PROJECT_ID REGION gpu|cpu [--dry-run] [--skip-build]
+#
+# Settings (environment):
+#   MAX_INSTANCES        Ollama max instances (default 1: a GPU instance is the big cost line)
+#   MIN_INSTANCES        Ollama min instances, 0 (scale to zero, cold starts) or 1 (always warm)
+#   OLLAMA_NUM_PARALLEL  sequences Ollama decodes at once = the service's concurrency
+#                        (default 4 on gpu, 2 on cpu)
+#   WEB_MAX_INSTANCES    web max instances (default 10)
+#   TAG                  image tag (default: the git commit, else a timestamp)
+#   REPO                 Artifact Registry repository (default coda)
+#   CODA_MODEL           model name baked into the image (default tinyswallow:1.5b)
+#
+# --dry-run prints the rendered service YAML and the commands instead of running them.
+# `scripts/deploy-cloud-run.sh --render FILE` renders one template with the current environment
+# (what the tests use to check the templates).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$0")/.." && pwd)"
+log() { printf 'deploy: %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# The placeholders the templates in cloudrun/ may use; anything else left as ${...} is an error.
+PLACEHOLDERS=(REGION OLLAMA_SERVICE OLLAMA_SA OLLAMA_IMAGE OLLAMA_NUM_PARALLEL MIN_INSTANCES
+              MAX_INSTANCES WEB_SERVICE WEB_SA WEB_IMAGE WEB_MAX_INSTANCES OLLAMA_URL CODA_MODEL)
+
+render() {  # render TEMPLATE -> stdout, every placeholder replaced by its variable's value
+  local file="$1" out name value
+  out="$(cat "$file")"
+  for name in "${PLACEHOLDERS[@]}"; do
+    value="${!name-}"
+    out="${out//\$\{$name\}/$value}"
+  done
+  if grep -q '\${' <<<"$out"; then
+    die "unfilled placeholders in $file: $(grep -o '\${[A-Z_]*}' <<<"$out" | sort -u | tr '\n' ' ')"
+  fi
+  printf '%s\n' "$out"
+}
+
+if [ "${1:-}" = "--render" ]; then
+  [ $# -eq 2 ] || die "usage: $0 --render TEMPLATE"
+  render "$2"
+  exit 0
+fi
+
+[ $# -ge 3 ] || die "usage: $0 PROJECT_ID REGION gpu|cpu [--dry-run] [--skip-build]"
+PROJECT_ID="$1"; REGION="$2"; VARIANT="$3"; shift 3
+DRY_RUN=0; SKIP_BUILD=0
+for arg in "$@"; do
+  case "$arg" in
+    --dry-run) DRY_RUN=1 ;;
+    --skip-build) SKIP_BUILD=1 ;;
+    *) die "unknown option $arg" ;;
+  esac
+done
+
+# L4 GPUs on Cloud Run exist only in some regions (list as of the Cloud Run docs in 2025; it grows).
+L4_REGIONS="us-central1 us-east4 europe-west1 europe-west4 asia-southeast1 asia-south1"
+case "$VARIANT" in
+  gpu)
+    QUANT=q8_0; DEFAULT_PARALLEL=4
+    case " $L4_REGIONS " in
+      *" $REGION "*) ;;
+      *) log "warning: $REGION is not among the L4 regions we know ($L4_REGIONS); the deploy may fail" ;;
+    esac ;;
+  cpu) QUANT=q5_k_m; DEFAULT_PARALLEL=2 ;;
+  *) die "variant must be gpu or cpu, not '$VARIANT'" ;;
+esac
+
+export REGION
+export MAX_INSTANCES="${MAX_INSTANCES:-1}"
+export MIN_INSTANCES="${MIN_INSTANCES:-0}"
+export OLLAMA_NUM_PARALLEL="${OLLAMA_NUM_PARALLEL:-$DEFAULT_PARALLEL}"
+export WEB_MAX_INSTANCES="${WEB_MAX_INSTANCES:-10}"
+export CODA_MODEL="${CODA_MODEL:-tinyswallow:1.5b}"
+REPO="${REPO:-coda}"
+TAG="${TAG:-$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || date +%Y%m%d%H%M%S)}"
+case "$MIN_INSTANCES" in 0|1) ;; *) die "MIN_INSTANCES must be 0 or 1" ;; esac
+[[ "$MAX_INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "MAX_INSTANCES must be a positive integer"
+[[ "$OLLAMA_NUM_PARALLEL" =~ ^[1-9][0-9]*$ ]] || die "OLLAMA_NUM_PARALLEL must be a positive integer"
+
+export OLLAMA_SERVICE=coda-ollama WEB_SERVICE=coda-web
+export OLLAMA_SA="coda-ollama@${PROJECT_ID}.iam.gserviceaccount.com"
+export WEB_SA="coda-web@${PROJECT_ID}.iam.gserviceaccount.com"
+REGISTRY="${REGION}-docker.pkg.dev/${PROJECT_ID}/${REPO}"
+export OLLAMA_IMAGE="${REGISTRY}/ollama:${TAG}-${QUANT}"
+export WEB_IMAGE="${REGISTRY}/web:${TAG}"
+
+run() {  # run a command, or only print it with --dry-run
+  if [ "$DRY_RUN" = 1 ]; then printf '+ %s\n' "$*"; else "$@"; fi
+}
+gc() { run gcloud --project "$PROJECT_ID" --quiet "$@"; }
+exists() { [ "$DRY_RUN" = 0 ] && gcloud --project "$PROJECT_ID" --quiet "$@" >/dev/null 2>&1; }
+
+apply_service() {  # apply_service TEMPLATE: render, then `gcloud run services replace`
+  local rendered; rendered="$(mktemp --suffix .yaml)"
+  render "$1" > "$rendered"
+  if [ "$DRY_RUN" = 1 ]; then printf -- '--- %s\n' "$1"; cat "$rendered"; fi
+  gc run services replace "$rendered" --region "$REGION"
+  rm -f "$rendered"
+}
+
+[ "$DRY_RUN" = 1 ] || command -v gcloud >/dev/null || die "gcloud not found: install the Google Cloud CLI"
+log "project $PROJECT_ID, region $REGION, variant $VARIANT ($QUANT, parallel $OLLAMA_NUM_PARALLEL, instances $MIN_INSTANCES..$MAX_INSTANCES), tag $TAG"
+
+log "1/7 enabling APIs"
+gc services enable run.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com
+
+log "2/7 Artifact Registry repository $REPO"
+exists artifacts repositories describe "$REPO" --location "$REGION" \
+  || gc artifacts repositories create "$REPO" --repository-format docker --location "$REGION" \
+       --description "coda images"
+
+log "3/7 service accounts (no project roles: each can do only what is granted on a service)"
+exists iam service-accounts describe "$OLLAMA_SA" \
+  || gc iam service-accounts create coda-ollama --display-name "coda Ollama service"
+exists iam service-accounts describe "$WEB_SA" \
+  || gc iam service-accounts create coda-web --display-name "coda web service (invokes Ollama)"
+
+if [ "$SKIP_BUILD" = 0 ]; then
+  log "4/7 building and pushing both images with Cloud Build"
+  gc builds submit "$HERE" --config "$HERE/cloudbuild.yaml" \
+    --substitutions "_REGION=$REGION,_REPO=$REPO,_TAG=$TAG,_QUANT=$QUANT"
+else
+  log "4/7 skipping the image build (--skip-build): $OLLAMA_IMAGE, $WEB_IMAGE must exist"
+fi
+
+log "5/7 Ollama service ($VARIANT), private"
+apply_service "$HERE/cloudrun/ollama-$VARIANT.yaml"
+# `services replace` never makes a service public; remove a public binding left from earlier.
+if [ "$DRY_RUN" = 1 ] || gcloud --project "$PROJECT_ID" run services get-iam-policy "$OLLAMA_SERVICE" \
+     --region "$REGION" --format 'value(bindings.members)' 2>/dev/null | grep -q allUsers; then
+  gc run services remove-iam-policy-binding "$OLLAMA_SERVICE" --region "$REGION" \
+    --member allUsers --role roles/run.invoker || true
+fi
+
+log "6/7 only the web service account may invoke Ollama"
+gc run services add-iam-policy-binding "$OLLAMA_SERVICE" --region "$REGION" \
+  --member "serviceAccount:$WEB_SA" --role roles/run.invoker
+if [ "$DRY_RUN" = 1 ]; then
+  OLLAMA_URL="https://${OLLAMA_SERVICE}-PROJECTHASH.${REGION}.run.app"
+else
+  OLLAMA_URL="$(gcloud --project "$PROJECT_ID" run services describe "$OLLAMA_SERVICE" \
+    --region "$REGION" --format 'value(status.url)')"
+fi
+export OLLAMA_URL
+
+log "7/7 web service, public, calling $OLLAMA_URL with an identity token"
+apply_service "$HERE/cloudrun/web.yaml"
+gc run services add-iam-policy-binding "$WEB_SERVICE" --region "$REGION" \
+  --member allUsers --role roles/run.invoker
+
+if [ "$DRY_RUN" = 0 ]; then
+  url="$(gcloud --project "$PROJECT_ID" run services describe "$WEB_SERVICE" --region "$REGION" \
+    --format 'value(status.url)')"
+  log "done"
+  echo "$url"
+fi
