@@ -31,7 +31,9 @@ render() {  # render TEMPLATE -> stdout, every placeholder replaced by its varia
   local file="$1" out name value
   out="$(cat "$file")"
   for name in "${PLACEHOLDERS[@]}"; do
-    value="${!name-}"
+    case "$out" in *"\${$name}"*) ;; *) continue ;; esac
+    [ -n "${!name:-}" ] || die "$file needs $name, which is not set"
+    value="${!name}"
     out="${out//\$\{$name\}/$value}"
   done
   if grep -q '\${' <<<"$out"; then

