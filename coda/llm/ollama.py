@@ -151,6 +151,7 @@ class OllamaChatModel:
             factor=0.5,
             max_value=4,
             on_backoff=_log_retry,
+            logger=None,  # _log_retry writes our one structured line per retry
         )
         def attempt() -> tuple[Iterator[ollama.ChatResponse], ollama.ChatResponse | None]:
             nonlocal tries

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -22,6 +24,23 @@ from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.integration
 
+ModelFactory = Callable[..., OllamaChatModel]
+
+
+@pytest.fixture
+def chat_model() -> Iterator[ModelFactory]:
+    """Builds adapters from `make_settings` arguments and closes their connection pools after."""
+    made: list[OllamaChatModel] = []
+
+    def build(host: str, **overrides: Any) -> OllamaChatModel:
+        made.append(OllamaChatModel(make_settings(host, **overrides)))
+        return made[-1]
+
+    yield build
+    for model in made:
+        model.close()
+
+
 QUESTION = [
     Message(Role.SYSTEM, "You are a helpful assistant."),
     Message(Role.USER, "日本の首都はどこですか？"),
@@ -36,9 +55,9 @@ def collect(model: OllamaChatModel, max_tokens: int = 24) -> list[Chunk]:
 
 
 def test_stream_yields_text_then_usage_with_token_counts(
-    ollama_server: OllamaServer, capsys: pytest.CaptureFixture[str]
+    chat_model: ModelFactory, ollama_server: OllamaServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    model = OllamaChatModel(make_settings(ollama_server.host))
+    model = chat_model(ollama_server.host)
 
     chunks = collect(model)
 
@@ -54,8 +73,8 @@ def test_stream_yields_text_then_usage_with_token_counts(
         print(f"\n  ollama reported: {last.usage}")
 
 
-def test_num_predict_caps_the_answer(ollama_server: OllamaServer) -> None:
-    model = OllamaChatModel(make_settings(ollama_server.host))
+def test_num_predict_caps_the_answer(chat_model: ModelFactory, ollama_server: OllamaServer) -> None:
+    model = chat_model(ollama_server.host)
 
     usage = collect(model, max_tokens=3)[-1].usage
 
@@ -64,8 +83,10 @@ def test_num_predict_caps_the_answer(ollama_server: OllamaServer) -> None:
     assert usage.done_reason == "length"
 
 
-def test_missing_model_raises_not_found_without_retrying(ollama_server: OllamaServer) -> None:
-    model = OllamaChatModel(make_settings(ollama_server.host, model="no-such-model:latest"))
+def test_missing_model_raises_not_found_without_retrying(
+    chat_model: ModelFactory, ollama_server: OllamaServer
+) -> None:
+    model = chat_model(ollama_server.host, model="no-such-model:latest")
 
     with pytest.raises(ModelNotFoundError) as caught:
         collect(model)
@@ -76,17 +97,20 @@ def test_missing_model_raises_not_found_without_retrying(ollama_server: OllamaSe
     assert not model.health().model_present
 
 
-def test_health_reports_ready_server_and_model(ollama_server: OllamaServer) -> None:
-    health = OllamaChatModel(make_settings(ollama_server.host)).health()
+def test_health_reports_ready_server_and_model(
+    chat_model: ModelFactory, ollama_server: OllamaServer
+) -> None:
+    health = chat_model(ollama_server.host).health()
 
     assert health.ready, health.detail
 
 
 def test_stopped_server_gives_unavailable_within_the_configured_bound(
+    chat_model: ModelFactory,
     spare_ollama: OllamaServer,
 ) -> None:
     settings = make_settings(spare_ollama.host, retry_attempts=3, retry_max_seconds=3.0)
-    model = OllamaChatModel(settings)
+    model = chat_model(spare_ollama.host, retry_attempts=3, retry_max_seconds=3.0)
     spare_ollama.stop()
 
     started = time.monotonic()
@@ -100,8 +124,10 @@ def test_stopped_server_gives_unavailable_within_the_configured_bound(
     assert not model.health().reachable
 
 
-def test_server_restarted_between_two_calls_recovers(spare_ollama: OllamaServer) -> None:
-    model = OllamaChatModel(make_settings(spare_ollama.host))
+def test_server_restarted_between_two_calls_recovers(
+    chat_model: ModelFactory, spare_ollama: OllamaServer
+) -> None:
+    model = chat_model(spare_ollama.host)
     assert collect(model)[-1].usage is not None
 
     spare_ollama.stop()
@@ -111,10 +137,11 @@ def test_server_restarted_between_two_calls_recovers(spare_ollama: OllamaServer)
 
 
 def test_closing_a_stream_early_returns_promptly_and_frees_the_server(
+    chat_model: ModelFactory,
     ollama_server: OllamaServer,
 ) -> None:
     """With one parallel slot, a second answer can only start once the first is cancelled."""
-    model = OllamaChatModel(make_settings(ollama_server.host))
+    model = chat_model(ollama_server.host)
     long_answer = model.stream(
         [Message(Role.USER, "Count from 1 to 1000, one number per line.")],
         replace(
