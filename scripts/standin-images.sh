@@ -31,8 +31,8 @@ RECIPE_VERSION=1   # bump when the recipe below changes in a way that should reb
 
 PYTHON_IMAGE="docker.io/library/python:3.11-slim-bookworm"
 PYTHON_PKGS="ca-certificates,python3,python3-venv,python3-pip"
-# What `ldd ollama` needs beyond minbase (libc, libm, libgcc_s are already there).
-OLLAMA_PKGS="ca-certificates,libstdc++6,libgomp1"
+# What `ldd ollama` shows beyond minbase (libc, libm, libgcc_s are already there): libstdc++ only.
+OLLAMA_PKGS="ca-certificates,libstdc++6"
 
 log() { printf 'standin-images: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
