@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help venv ollama lint typecheck pytest test
+.PHONY: help venv ollama browser containers lint typecheck pytest test run
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,12 @@ venv: ## create or update the shared virtualenv from requirements-dev.lock
 ollama: ## build (once) and print the pinned Ollama binary
 	@scripts/install-ollama.sh
 
+browser: ## Debian's Chromium and CJK fonts for the browser tests (needs root)
+	@scripts/install-browser.sh
+
+containers: ## podman (runc) and podman-compose for the container tests (needs root)
+	@scripts/podman-setup.sh > /dev/null
+
 lint: venv ## ruff: lint and formatting
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -35,7 +41,10 @@ lint: venv ## ruff: lint and formatting
 typecheck: venv ## mypy --strict
 	$(VENV)/bin/mypy
 
-pytest: venv ## the test suite alone (unit, integration against a real Ollama)
+pytest: venv browser containers ## the test suite alone (unit, integration, browser, containers)
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## everything CI runs: lint, types, tests
+
+run: venv ## serve coda on http://localhost:8080 with a local Ollama and model
+	@scripts/run-local.sh

