@@ -21,6 +21,8 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+OLLAMA_AUTH_MODES = ("none", "id-token")
+LANGUAGES = ("ja", "en")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,6 +30,9 @@ class Settings:
     """Everything coda can be told from outside; built once by the composition root."""
 
     ollama_host: str = DEFAULT_OLLAMA_HOST
+    # `id-token`: a Google ID token for `ollama_audience` on each call (Ollama private on Cloud Run)
+    ollama_auth: str = "none"
+    ollama_audience: str = ""  # empty: the Ollama URL itself, which is what Cloud Run expects
     model: str = DEFAULT_MODEL
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
 
@@ -47,10 +52,24 @@ class Settings:
     max_message_chars: int = 4000
     max_history_messages: int = 40
     max_history_chars: int = 32000
+    max_body_bytes: int = 1_048_576
+
+    default_language: str = "ja"
+    model_notice: str = ""
+    heartbeat_seconds: float = 5.0
+    loading_notice_seconds: float = 2.0
+    warmup: bool = False
+    # Signs the session cookie holding the CSRF token; empty: a random key for this process only.
+    secret_key: str = ""
 
     log_level: str = "INFO"
     log_format: str = "json"
     port: int = 8080
+
+    @property
+    def ollama_token_audience(self) -> str:
+        """The audience of the ID token: the configured one, else the Ollama service URL."""
+        return self.ollama_audience or self.ollama_host
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -60,6 +79,8 @@ class Settings:
         defaults = cls()
         settings = cls(
             ollama_host=reader.read("OLLAMA_HOST", _url, defaults.ollama_host),
+            ollama_auth=reader.read("CODA_OLLAMA_AUTH", _choice(OLLAMA_AUTH_MODES), "none"),
+            ollama_audience=reader.read("CODA_OLLAMA_AUDIENCE", _nonempty, ""),
             model=reader.read("CODA_MODEL", _nonempty, defaults.model),
             system_prompt=reader.read("CODA_SYSTEM_PROMPT", _nonempty, defaults.system_prompt),
             connect_timeout=reader.read(
@@ -94,6 +115,19 @@ class Settings:
             max_history_chars=reader.read(
                 "CODA_MAX_HISTORY_CHARS", _integer(0, 1_000_000), defaults.max_history_chars
             ),
+            max_body_bytes=reader.read(
+                "CODA_MAX_BODY_BYTES", _integer(1024, 64 * 1_048_576), defaults.max_body_bytes
+            ),
+            default_language=reader.read("CODA_DEFAULT_LANGUAGE", _choice(LANGUAGES), "ja"),
+            model_notice=reader.read("CODA_MODEL_NOTICE", _nonempty, ""),
+            heartbeat_seconds=reader.read(
+                "CODA_HEARTBEAT_SECONDS", _number(0.5, 60), defaults.heartbeat_seconds
+            ),
+            loading_notice_seconds=reader.read(
+                "CODA_LOADING_NOTICE_SECONDS", _number(0, 60), defaults.loading_notice_seconds
+            ),
+            warmup=reader.read("CODA_WARMUP", _boolean, defaults.warmup),
+            secret_key=reader.read("CODA_SECRET_KEY", _nonempty, ""),
             log_level=reader.read("CODA_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
             log_format=reader.read("CODA_LOG_FORMAT", _choice(LOG_FORMATS), "json"),
             port=reader.read("PORT", _integer(1, 65535), defaults.port),
@@ -102,6 +136,11 @@ class Settings:
             reader.problems.append(
                 "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
                 f"(got {settings.max_tokens} and {settings.context_length})"
+            )
+        if settings.ollama_auth == "id-token" and not settings.ollama_host.startswith("https://"):
+            reader.problems.append(
+                "CODA_OLLAMA_AUTH=id-token needs an https:// OLLAMA_HOST "
+                f"(got {settings.ollama_host!r}); an ID token must not travel in clear text"
             )
         if reader.problems:
             raise SettingsError(reader.problems)
@@ -128,6 +167,15 @@ class _Reader:
 
 def _nonempty(raw: str) -> str:
     return raw
+
+
+def _boolean(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
 
 
 def _url(raw: str) -> str:

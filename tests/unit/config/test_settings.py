@@ -20,7 +20,9 @@ def test_defaults_run_locally_against_tinyswallow() -> None:
 def test_every_variable_is_read() -> None:
     settings = Settings.from_env(
         {
-            "OLLAMA_HOST": "http://ollama:11434",
+            "OLLAMA_HOST": "https://ollama-abc.a.run.app",
+            "CODA_OLLAMA_AUTH": "id-token",
+            "CODA_OLLAMA_AUDIENCE": "https://audience.example",
             "CODA_MODEL": "other:1b",
             "CODA_SYSTEM_PROMPT": "short answers",
             "CODA_CONNECT_TIMEOUT": "2.5",
@@ -37,6 +39,13 @@ def test_every_variable_is_read() -> None:
             "CODA_MAX_MESSAGE_CHARS": "100",
             "CODA_MAX_HISTORY_MESSAGES": "6",
             "CODA_MAX_HISTORY_CHARS": "1000",
+            "CODA_MAX_BODY_BYTES": "2048",
+            "CODA_DEFAULT_LANGUAGE": "en",
+            "CODA_MODEL_NOTICE": "small test model",
+            "CODA_HEARTBEAT_SECONDS": "2",
+            "CODA_LOADING_NOTICE_SECONDS": "1.5",
+            "CODA_WARMUP": "yes",
+            "CODA_SECRET_KEY": "s3cret",
             "CODA_LOG_LEVEL": "debug",
             "CODA_LOG_FORMAT": "TEXT",
             "PORT": "9000",
@@ -44,7 +53,9 @@ def test_every_variable_is_read() -> None:
     )
 
     assert settings == Settings(
-        ollama_host="http://ollama:11434",
+        ollama_host="https://ollama-abc.a.run.app",
+        ollama_auth="id-token",
+        ollama_audience="https://audience.example",
         model="other:1b",
         system_prompt="short answers",
         connect_timeout=2.5,
@@ -61,6 +72,13 @@ def test_every_variable_is_read() -> None:
         max_message_chars=100,
         max_history_messages=6,
         max_history_chars=1000,
+        max_body_bytes=2048,
+        default_language="en",
+        model_notice="small test model",
+        heartbeat_seconds=2,
+        loading_notice_seconds=1.5,
+        warmup=True,
+        secret_key="s3cret",
         log_level="DEBUG",
         log_format="text",
         port=9000,
@@ -91,6 +109,10 @@ def test_ollama_host_accepts_what_the_ollama_cli_accepts(raw: str, expected: str
         ("CODA_LOG_FORMAT", "xml", "one of json, text"),
         ("CODA_LOG_LEVEL", "loud", "one of DEBUG, INFO, WARNING, ERROR"),
         ("OLLAMA_HOST", "ftp://x", "an http:// or https:// URL, or host:port"),
+        ("CODA_OLLAMA_AUTH", "basic", "one of none, id-token"),
+        ("CODA_DEFAULT_LANGUAGE", "fr", "one of ja, en"),
+        ("CODA_WARMUP", "maybe", "true or false"),
+        ("CODA_MAX_BODY_BYTES", "10", "a whole number from 1024 to 67108864"),
     ],
 )
 def test_bad_value_names_the_variable_and_the_accepted_values(
@@ -122,3 +144,27 @@ def test_answer_budget_must_leave_room_in_the_context() -> None:
 
 def test_blank_values_mean_the_default() -> None:
     assert Settings.from_env({"CODA_SEED": "", "CODA_MODEL": "  "}) == Settings()
+
+
+def test_token_audience_defaults_to_the_ollama_url() -> None:
+    settings = Settings.from_env(
+        {"OLLAMA_HOST": "https://ollama-abc.a.run.app", "CODA_OLLAMA_AUTH": "id-token"}
+    )
+
+    assert settings.ollama_auth == "id-token"
+    assert settings.ollama_token_audience == "https://ollama-abc.a.run.app"
+
+
+def test_id_token_is_refused_over_plain_http() -> None:
+    with pytest.raises(SettingsError, match="CODA_OLLAMA_AUTH=id-token needs an https://"):
+        Settings.from_env({"CODA_OLLAMA_AUTH": "id-token"})
+
+
+def test_web_defaults_are_japanese_without_warmup() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.ollama_auth == "none"
+    assert settings.default_language == "ja"
+    assert settings.warmup is False
+    assert settings.secret_key == ""
+    assert settings.model_notice == ""
