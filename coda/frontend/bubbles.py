@@ -1,0 +1,93 @@
+"""The HTML partials a turn is made of, rendered from the same templates the page includes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from flask import render_template
+from markupsafe import Markup, escape
+
+from coda.frontend.i18n import translate
+from coda.frontend.markdown import render_markdown
+from coda.llm import Usage
+
+STATES = ("streaming", "done", "stopped", "error")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bubble:
+    """One message as the template shows it; `body` is already safe HTML."""
+
+    role: str
+    body: Markup
+    state: str = "done"
+    id: str = ""
+    error: str = ""
+    status: str = ""
+    meta: str = ""
+
+
+def usage_line(usage: Usage, lang: str) -> str:
+    """`model · tokens in · tokens out · tokens/s`, noting an answer cut at the length limit."""
+    tps = "–" if usage.tokens_per_second is None else f"{usage.tokens_per_second:.1f}"
+    line = translate(
+        "meta",
+        lang,
+        model=usage.model,
+        prompt=usage.prompt_tokens,
+        completion=usage.completion_tokens,
+        tps=tps,
+    )
+    if usage.done_reason == "length":
+        line += " " + translate("meta_cut", lang)
+    return line
+
+
+def finished_bubble(
+    *, role: str, text: str, state: str, lang: str, id: str = "", error: str = "", meta: str = ""
+) -> Bubble:
+    """A message at rest: the user's as typed, the assistant's as sanitized Markdown."""
+    if role == "user":
+        body = escape(text)
+    else:
+        body = render_markdown(text, copy_label=translate("copy", lang))
+    status = translate("stopped", lang) if state == "stopped" else ""
+    return Bubble(role=role, body=body, state=state, id=id, error=error, status=status, meta=meta)
+
+
+class TurnPartials:
+    """The pieces one streamed turn sends, each targeting the assistant bubble by its id."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.id = f"turn-{uuid.uuid4().hex[:16]}"
+
+    def opening(self, message: str) -> str:
+        """The user's bubble and an empty assistant bubble, appended to the conversation."""
+        user = Bubble(role="user", body=escape(message))
+        answer = Bubble(role="assistant", body=Markup(""), state="streaming", id=self.id)
+        return render_template("partials/_turn.html", bubbles=[user, answer]).strip()
+
+    def append(self, text: str) -> str:
+        """Streamed text, escaped, appended to the bubble's body."""
+        return _partial(f"#{self.id}-body", "beforeend", escape(text))
+
+    def notice(self, key: str) -> str:
+        """A notice inside the bubble (the model is loading), replaced by the first text."""
+        content = render_template("partials/_notice.html", text=translate(key, self.lang)).strip()
+        return _partial(f"#{self.id}-notice", "innerHTML", Markup(content))  # noqa: S704
+
+    def clear_notice(self) -> str:
+        """Remove the notice once text arrives."""
+        return _partial(f"#{self.id}-notice", "innerHTML", Markup(""))
+
+    def final(self, bubble: Bubble) -> str:
+        """The finished bubble, replacing the streaming one whole."""
+        html = render_template("partials/_message.html", bubble=bubble).strip()
+        return _partial(f"#{self.id}", "outerHTML", Markup(html))  # noqa: S704
+
+
+def _partial(target: str, swap: str, content: Markup) -> str:
+    """An htmx 4 `<hx-partial>`: swaps `content` into `target`, whatever the form's own target."""
+    return f'<hx-partial hx-target="{escape(target)}" hx-swap="{swap}">{content}</hx-partial>'

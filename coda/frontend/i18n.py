@@ -1,0 +1,153 @@
+"""Every string a person reads, in Japanese and English, and how a request picks its language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Request
+
+LANGUAGES = ("ja", "en")
+LANG_COOKIE = "coda_lang"
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    "title": {"ja": "coda — 日本語チャット", "en": "coda — Japanese chat"},
+    "tagline": {
+        "ja": "自前のサーバーで動く日本語モデルと話せます。",
+        "en": "Talk with a Japanese language model running on our own server.",
+    },
+    "welcome": {
+        "ja": "何でも聞いてください。会話はこのブラウザーにだけ保存されます。",
+        "en": "Ask anything. The conversation is kept in this browser only.",
+    },
+    "message_label": {"ja": "メッセージ", "en": "Message"},
+    "placeholder": {"ja": "メッセージを入力…", "en": "Type a message…"},
+    "hint": {
+        "ja": "Enter で送信、Shift+Enter で改行、Esc で停止",
+        "en": "Enter sends, Shift+Enter adds a line, Esc stops",
+    },
+    "send": {"ja": "送信", "en": "Send"},
+    "stop": {"ja": "停止", "en": "Stop"},
+    "new_chat": {"ja": "新しいチャット", "en": "New chat"},
+    "copy": {"ja": "コピー", "en": "Copy"},
+    "copied": {"ja": "コピーしました", "en": "Copied"},
+    "language": {"ja": "言語", "en": "Language"},
+    "you": {"ja": "あなた", "en": "You"},
+    "assistant": {"ja": "アシスタント", "en": "Assistant"},
+    "model_footer": {"ja": "モデル: {model}", "en": "Model: {model}"},
+    "meta": {
+        "ja": "{model} · 入力 {prompt} トークン · 出力 {completion} トークン · {tps} トークン/秒",
+        "en": "{model} · {prompt} tokens in · {completion} tokens out · {tps} tokens/s",
+    },
+    "meta_cut": {
+        "ja": "（長さの上限で打ち切り）",
+        "en": "(cut at the length limit)",
+    },
+    "loading": {
+        "ja": "モデルを読み込んでいます。最初の回答は少し時間がかかります…",
+        "en": "Loading the model. The first answer takes a little longer…",
+    },
+    "empty_answer": {
+        "ja": "モデルが空の回答を返しました。質問を言い換えてもう一度お試しください。",
+        "en": "The model gave an empty answer. Please rephrase and try again.",
+    },
+    "stopped": {"ja": "停止しました。", "en": "Stopped."},
+    "connection_lost": {
+        "ja": "接続が切れ、回答が途中で終わりました。もう一度送信してください。",
+        "en": "The connection dropped and the answer is incomplete. Please send it again.",
+    },
+    "error.unavailable": {
+        "ja": "モデルのサーバーに接続できません。しばらくしてからもう一度お試しください。",
+        "en": "The model server cannot be reached. Please try again in a moment.",
+    },
+    "error.busy": {
+        "ja": "モデルが混み合っています。少し待ってからもう一度送信してください。",
+        "en": "The model is busy. Please wait a moment and send again.",
+    },
+    "error.model_not_found": {
+        "ja": "モデル「{model}」がサーバーにありません。管理者がモデルを読み込む必要があります。",
+        "en": "The model “{model}” is not on the server. An operator needs to load it.",
+    },
+    "error.timeout": {
+        "ja": "回答に時間がかかりすぎたため中断しました。短い質問でもう一度お試しください。",
+        "en": "The answer took too long and was stopped. Please try again, perhaps shorter.",
+    },
+    "error.interrupted": {
+        "ja": "回答の途中で接続が切れました。もう一度送信してください。",
+        "en": "The answer was cut off midway. Please send it again.",
+    },
+    "error.llm_error": {
+        "ja": "回答を作れませんでした。もう一度お試しください。",
+        "en": "No answer could be made. Please try again.",
+    },
+    "error.invalid_request.empty": {
+        "ja": "メッセージが空です。何か入力してから送信してください。",
+        "en": "The message is empty. Type something, then send.",
+    },
+    "error.invalid_request.message_too_long": {
+        "ja": "メッセージが長すぎます（{length} 文字）。{limit} 文字以内にしてください。",
+        "en": "The message is too long ({length} characters). Keep it within {limit}.",
+    },
+    "error.invalid_request.bad_history": {
+        "ja": "会話の履歴を読み取れませんでした。「新しいチャット」で始め直してください。",
+        "en": "The conversation history could not be read. Start over with “New chat”.",
+    },
+    "error.invalid_request.upstream_rejected": {
+        "ja": "モデルのサーバーがこの依頼を受け付けませんでした。内容を変えてお試しください。",
+        "en": "The model server refused this request. Please rephrase and try again.",
+    },
+    "error.body_too_large": {
+        "ja": (
+            "送信内容が大きすぎます（上限 {limit_kb} KB）。「新しいチャット」で始め直してください。"
+        ),
+        "en": "The request is too large (limit {limit_kb} KB). Start over with “New chat”.",
+    },
+    "error.csrf": {
+        "ja": (
+            "ページの有効期限が切れました。再読み込みしてから送信してください（会話は残ります）。"
+        ),
+        "en": "This page has expired. Reload it, then send again (the conversation is kept).",
+    },
+    "error.internal": {
+        "ja": "予期しないエラーが起きました。もう一度お試しください。",
+        "en": "Something unexpected went wrong. Please try again.",
+    },
+    "error.restore": {
+        "ja": "保存されていた会話を復元できませんでした。新しいチャットを始めます。",
+        "en": "The saved conversation could not be restored. Starting a new chat.",
+    },
+}
+
+
+class _Params(dict[str, Any]):
+    """A missing parameter prints as nothing rather than failing the whole message."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def translate(key: str, lang: str, **params: Any) -> str:
+    """The message in `lang`, with `params` filled in; unknown keys fall back to a generic error."""
+    entry = CATALOGUE.get(key) or CATALOGUE["error.llm_error"]
+    text = entry.get(lang) or entry["ja"]
+    return text.format_map(_Params(params))
+
+
+def error_message(kind: str, params: Mapping[str, Any], lang: str) -> str:
+    """The message for an LLM error `kind` (see `coda.llm.errors`), specific to its reason."""
+    if kind == "invalid_request":
+        key = f"error.invalid_request.{params.get('reason', '')}"
+        if key not in CATALOGUE:
+            key = "error.invalid_request.bad_history"
+    else:
+        key = f"error.{kind}"
+    return translate(key, lang, **params)
+
+
+def pick_language(request: Request, default: str) -> str:
+    """The saved choice, else the browser's preferred language among ours, else the default."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    best = request.accept_languages.best_match(LANGUAGES)
+    return best or default

@@ -1,0 +1,158 @@
+"""One chat turn as a stream of Server-Sent Events, from the first byte to `done` or `error`.
+
+Everything the browser needs arrives as HTML partials: the two bubbles, escaped text as it comes,
+a loading notice while Ollama is silent, then the sanitized Markdown bubble with its usage line.
+A failure after the first byte can no longer change the status code, so it becomes an `error`
+event whose bubble keeps the partial answer. The generator's `finally` cancels the reader, which
+closes the upstream request: a closed tab or the Stop button makes Ollama stop generating.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from coda.frontend.bubbles import TurnPartials, finished_bubble, usage_line
+from coda.frontend.i18n import error_message, translate
+from coda.frontend.sse import comment, event
+from coda.frontend.upstream import Finished, UpstreamReader
+from coda.llm import LLMError, StreamInterruptedError, Usage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TurnRecord:
+    """What the access log line says about the answer; filled in as the stream goes."""
+
+    outcome: str = "started"  # done | stopped | error
+    error_kind: str | None = None
+    error_detail: str | None = None
+    first_token_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_per_second: float | None = None
+    load_seconds: float | None = None
+    model: str | None = None
+    attempts: int | None = None
+
+    def log_fields(self) -> dict[str, object]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long silence may last before a heartbeat, and before the loading notice."""
+
+    heartbeat_seconds: float
+    notice_seconds: float
+
+
+def stream_turn(
+    message: str,
+    reader: UpstreamReader,
+    partials: TurnPartials,
+    record: TurnRecord,
+    timing: Timing,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[bytes]:
+    """The events of one turn; closing this generator cancels the answer upstream."""
+    started = clock()
+    parts: list[str] = []
+    notice_shown = False
+    reader.start()
+    try:
+        yield event(partials.opening(message))
+        last_write = clock()
+        while True:
+            waiting_for_first = not parts and not notice_shown
+            deadline = last_write + timing.heartbeat_seconds
+            if waiting_for_first:
+                deadline = min(deadline, started + timing.notice_seconds)
+            item = reader.get(deadline - clock())
+            if item is None:
+                if waiting_for_first and clock() >= started + timing.notice_seconds:
+                    notice_shown = True
+                    yield event(partials.notice("loading"))
+                else:
+                    yield comment("waiting for the model")
+                last_write = clock()
+                continue
+            if isinstance(item, Finished):
+                item = StreamInterruptedError("stream ended without usage")
+            if isinstance(item, LLMError):
+                yield from _failed(item, "".join(parts), partials, record)
+                return
+            html = ""
+            if item.text:
+                if not parts:
+                    record.first_token_ms = round((clock() - started) * 1000, 1)
+                    if notice_shown:
+                        html += partials.clear_notice()
+                parts.append(item.text)
+                html += partials.append(item.text)
+            if item.usage is not None:
+                yield from _done(item.usage, "".join(parts), partials, record)
+                return
+            if html:
+                yield event(html)
+                last_write = clock()
+    except GeneratorExit:
+        record.outcome = "stopped"
+        raise
+    except Exception as exc:  # a bug of ours mid-stream: the user still gets a message
+        logger.exception("chat stream failed")
+        record.outcome, record.error_kind = "error", "internal"
+        record.error_detail = f"{type(exc).__name__}: {exc}"
+        yield from _final_error(
+            translate("error.internal", partials.lang), "".join(parts), partials
+        )
+    finally:
+        reader.cancel()
+
+
+def _done(usage: Usage, text: str, partials: TurnPartials, record: TurnRecord) -> Iterator[bytes]:
+    record.outcome = "done"
+    record.model = usage.model
+    record.prompt_tokens = usage.prompt_tokens
+    record.completion_tokens = usage.completion_tokens
+    record.tokens_per_second = usage.tokens_per_second
+    record.load_seconds = usage.load_seconds
+    lang = partials.lang
+    error = "" if text.strip() else translate("empty_answer", lang)
+    bubble = finished_bubble(
+        role="assistant",
+        text=text,
+        state="done",
+        lang=lang,
+        id=partials.id,
+        error=error,
+        meta=usage_line(usage, lang),
+    )
+    yield event(partials.final(bubble))
+    yield event(json.dumps({"state": "done", "content": text}, ensure_ascii=False), "done")
+
+
+def _failed(
+    error: LLMError, text: str, partials: TurnPartials, record: TurnRecord
+) -> Iterator[bytes]:
+    record.outcome, record.error_kind, record.error_detail = "error", error.kind, error.detail
+    record.attempts = error.attempts
+    yield from _final_error(error_message(error.kind, error.params, partials.lang), text, partials)
+
+
+def _final_error(message: str, text: str, partials: TurnPartials) -> Iterator[bytes]:
+    bubble = finished_bubble(
+        role="assistant",
+        text=text,
+        state="error",
+        lang=partials.lang,
+        id=partials.id,
+        error=message,
+    )
+    yield event(partials.final(bubble))
+    payload = {"state": "error", "content": text, "message": message}
+    yield event(json.dumps(payload, ensure_ascii=False), "error")

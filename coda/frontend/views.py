@@ -1,0 +1,152 @@
+"""The chat blueprint: the page, one streamed turn, restoring a saved conversation, languages."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wrappers import Response as BaseResponse
+
+from coda.frontend.bubbles import Bubble, TurnPartials, finished_bubble
+from coda.frontend.context import services
+from coda.frontend.forms import read_saved_conversation, read_turn
+from coda.frontend.i18n import (
+    LANG_COOKIE,
+    LANGUAGES,
+    error_message,
+    pick_language,
+    translate,
+)
+from coda.frontend.turn import Timing, TurnRecord, stream_turn
+from coda.frontend.upstream import UpstreamReader
+from coda.llm import GenerationOptions, InvalidRequestError
+
+blueprint = Blueprint("chat", __name__)
+
+TURN_RECORD_KEY = "coda.turn"  # in the WSGI environ, where the access log finds it
+ONE_YEAR = 365 * 24 * 3600
+
+
+def language() -> str:
+    return pick_language(request, services().settings.default_language)
+
+
+@blueprint.app_context_processor
+def page_globals() -> dict[str, object]:
+    """`t(key)` in every template, in the request's language."""
+    lang = language()
+    return {"lang": lang, "t": lambda key, **params: translate(key, lang, **params)}
+
+
+def page_or_partial(page: str, partial: str, **context: object) -> Response:
+    """The partial for htmx requests, the whole page otherwise (and on history restore)."""
+    wants_partial = (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+    response = current_app.make_response(
+        render_template(partial if wants_partial else page, **context)
+    )
+    response.vary.update(("HX-Request", "Accept-Language", "Cookie"))
+    return response
+
+
+@blueprint.get("/")
+def index() -> Response:
+    """The chat page; the browser fills in a saved conversation after load."""
+    settings = services().settings
+    return page_or_partial(
+        "pages/chat.html",
+        "partials/_messages.html",
+        model=services().chat_model.model,
+        model_notice=settings.model_notice,
+        limits={
+            "max_history_messages": settings.max_history_messages,
+            "max_history_chars": settings.max_history_chars,
+            "max_message_chars": settings.max_message_chars,
+        },
+    )
+
+
+@blueprint.get("/lang/<code>")
+def choose_language(code: str) -> BaseResponse:
+    """Remember the language switch in a cookie and go back to the page."""
+    response = redirect(url_for("chat.index"))
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=ONE_YEAR, samesite="Lax", httponly=True)
+    return response
+
+
+@blueprint.post("/chat")
+def chat() -> Response:
+    """One turn: validate everything first, then stream the answer as Server-Sent Events."""
+    found = services()
+    lang = language()
+    try:
+        message, messages = read_turn(request.form, found.settings)
+    except InvalidRequestError as exc:
+        request.environ[TURN_RECORD_KEY] = TurnRecord(
+            outcome="error", error_kind=exc.kind, error_detail=exc.detail
+        )
+        text = error_message(exc.kind, exc.params, lang)
+        return _error_bubbles(text, 422, user_text=request.form.get("message", "").strip())
+    record = TurnRecord(model=found.chat_model.model)
+    request.environ[TURN_RECORD_KEY] = record
+    reader = UpstreamReader(
+        found.chat_model, messages, GenerationOptions.from_settings(found.settings)
+    )
+    timing = Timing(found.settings.heartbeat_seconds, found.settings.loading_notice_seconds)
+    body = stream_turn(message, reader, TurnPartials(lang), record, timing)
+    response = Response(stream_with_context(body), mimetype="text/event-stream")
+    # No proxy, CDN or compressor may hold events back: each one is written and flushed alone.
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@blueprint.post("/conversation")
+def conversation() -> Response:
+    """Re-render a conversation the browser saved, so a reload shows it as it was."""
+    lang = language()
+    try:
+        saved = read_saved_conversation(request.form, services().settings)
+    except InvalidRequestError:
+        return _error_bubbles(translate("error.restore", lang), 422)
+    bubbles = [
+        finished_bubble(role=m.role.value, text=m.content, state=state, lang=lang)
+        for m, state in saved
+    ]
+    return current_app.make_response(render_template("partials/_turn.html", bubbles=bubbles))
+
+
+@blueprint.app_errorhandler(RequestEntityTooLarge)
+def too_large(_error: RequestEntityTooLarge) -> Response:
+    limit = services().settings.max_body_bytes
+    text = translate("error.body_too_large", language(), limit_kb=limit // 1024)
+    return _error_bubbles(text, 413)
+
+
+@blueprint.app_errorhandler(CSRFError)
+def csrf_failed(_error: CSRFError) -> Response:
+    return _error_bubbles(translate("error.csrf", language()), 400)
+
+
+def _error_bubbles(text: str, status: int, *, user_text: str = "") -> Response:
+    """A refused request still shows what was sent and why nothing came back."""
+    bubbles: list[Bubble] = []
+    if user_text:
+        bubbles.append(finished_bubble(role="user", text=user_text, state="done", lang=language()))
+    bubbles.append(
+        finished_bubble(role="assistant", text="", state="error", lang=language(), error=text)
+    )
+    html = render_template("partials/_turn.html", bubbles=bubbles)
+    return current_app.make_response((html, status))

@@ -1,0 +1,78 @@
+"""The composition root: settings, logging, the Ollama adapter, the blueprints and middleware."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from coda.config import Settings
+from coda.frontend import EXTENSION_KEY, Services, blueprint
+from coda.infrastructure import health, middleware
+from coda.infrastructure.identity_token import build_ollama_auth
+from coda.infrastructure.logging import configure_logging
+from coda.infrastructure.warmup import start_warmup
+from coda.llm import ChatModel
+
+logger = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def asset_dir(name: str) -> Path:
+    """`templates/` or `static/`: inside the package when installed, beside it in the repo."""
+    installed = PACKAGE_DIR / name
+    return installed if installed.is_dir() else PACKAGE_DIR.parent / name
+
+
+def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None = None) -> Flask:
+    """Build the app; tests pass their own settings and, for web-tier unit tests, a model."""
+    if settings is None:
+        settings = Settings.from_env()
+    configure_logging(settings.log_level, settings.log_format)
+    if chat_model is None:
+        from coda.llm.ollama import OllamaChatModel
+
+        auth = build_ollama_auth(settings.ollama_auth, settings.ollama_token_audience)
+        chat_model = OllamaChatModel(settings, auth=auth)
+
+    app = Flask(
+        "coda",
+        template_folder=str(asset_dir("templates")),
+        static_folder=str(asset_dir("static")),
+    )
+    secret_key = settings.secret_key
+    if not secret_key:
+        logger.warning(
+            "CODA_SECRET_KEY is not set: using a random key, so a page left open must be "
+            "reloaded after a restart, and instances cannot share sessions"
+        )
+        secret_key = secrets.token_urlsafe(32)
+    app.config.update(
+        SECRET_KEY=secret_key,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_body_bytes,
+        # The token lives as long as the session cookie: a page left open overnight still posts.
+        WTF_CSRF_TIME_LIMIT=None,
+        WTF_CSRF_HEADERS=["X-CSRFToken"],
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+        SEND_FILE_MAX_AGE_DEFAULT=3600,
+    )
+    # Cloud Run and compose terminate TLS one hop in front: trust exactly that one proxy.
+    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    CSRFProtect(app)
+    app.extensions[EXTENSION_KEY] = Services(settings=settings, chat_model=chat_model)
+    app.extensions[health.READINESS_KEY] = health.CachedHealth(
+        chat_model.health, health.READY_CACHE_SECONDS
+    )
+    app.register_blueprint(blueprint)
+    app.register_blueprint(health.blueprint)
+    middleware.install(app)
+    if settings.warmup:
+        start_warmup(chat_model)
+    return app

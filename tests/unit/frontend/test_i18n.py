@@ -1,0 +1,73 @@
+"""One catalogue, two languages; the request's language comes from the switch, then the browser."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from coda.frontend.i18n import CATALOGUE, LANG_COOKIE, error_message, pick_language, translate
+from coda.llm import (
+    BusyError,
+    InvalidRequestError,
+    LLMError,
+    LLMTimeoutError,
+    ModelNotFoundError,
+    StreamInterruptedError,
+    UnavailableError,
+)
+
+
+def test_every_message_exists_in_both_languages() -> None:
+    for key, entry in CATALOGUE.items():
+        assert set(entry) == {"ja", "en"}, key
+        assert all(text.strip() for text in entry.values()), key
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        UnavailableError("x"),
+        BusyError("x"),
+        ModelNotFoundError("x", params={"model": "m:1"}),
+        LLMTimeoutError("x"),
+        StreamInterruptedError("x"),
+        LLMError("x"),
+        InvalidRequestError("empty", "x"),
+        InvalidRequestError("message_too_long", "x", limit=10, length=12),
+        InvalidRequestError("bad_history", "x"),
+        InvalidRequestError("upstream_rejected", "x"),
+    ],
+)
+def test_every_error_kind_has_its_own_message(error: LLMError) -> None:
+    ja = error_message(error.kind, error.params, "ja")
+    en = error_message(error.kind, error.params, "en")
+
+    assert ja != en
+    assert ja != translate("error.llm_error", "ja") or error.kind == "llm_error"
+
+
+def test_messages_name_what_to_change() -> None:
+    assert "m:1" in error_message("model_not_found", {"model": "m:1"}, "en")
+    too_long = error_message("invalid_request", {"reason": "message_too_long", "limit": 10}, "ja")
+    assert "10" in too_long
+
+
+@pytest.mark.parametrize(
+    ("cookie", "accept", "expected"),
+    [
+        (None, None, "ja"),
+        (None, "en-US,en;q=0.9", "en"),
+        (None, "fr-FR,fr;q=0.9", "ja"),
+        ("en", "ja", "en"),
+        ("ja", "en-US", "ja"),
+        ("xx", "en", "en"),
+    ],
+)
+def test_switch_then_browser_then_default(
+    cookie: str | None, accept: str | None, expected: str
+) -> None:
+    headers = {"Accept-Language": accept} if accept else {}
+    if cookie:
+        headers["Cookie"] = f"{LANG_COOKIE}={cookie}"
+    with Flask(__name__).test_request_context(headers=headers) as ctx:
+        assert pick_language(ctx.request, "ja") == expected

@@ -1,0 +1,136 @@
+"""The composition root: wiring, health and readiness, request ids, warm-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import httpx
+import pytest
+
+import coda
+from coda.config import Settings
+from coda.infrastructure import app as app_module
+from coda.infrastructure.health import CachedHealth
+from coda.infrastructure.middleware import request_id_from
+from coda.llm import Health
+from coda.llm.ollama import OllamaChatModel
+from tests.support.stub_model import StubModel
+
+SETTINGS = Settings(model="stub:1", log_format="text", secret_key="k")
+
+
+def test_healthz_answers_without_asking_the_model() -> None:
+    stub = StubModel()
+    client = coda.create_app(SETTINGS, chat_model=stub).test_client()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok"}
+    assert stub.health_calls == 0
+
+
+def test_readyz_is_503_with_what_failed() -> None:
+    stub = StubModel(health_result=Health(True, False, "model 'stub:1' not found on the server"))
+    client = coda.create_app(SETTINGS, chat_model=stub).test_client()
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.get_json() == {
+        "ready": False,
+        "model": "stub:1",
+        "ollama_reachable": True,
+        "model_present": False,
+        "detail": "model 'stub:1' not found on the server",
+    }
+
+
+def test_readyz_is_cached_for_a_few_seconds() -> None:
+    stub = StubModel()
+    client = coda.create_app(SETTINGS, chat_model=stub).test_client()
+
+    assert [client.get("/readyz").status_code for _ in range(5)] == [200] * 5
+    assert stub.health_calls == 1
+
+
+def test_cached_health_asks_again_after_its_ttl() -> None:
+    now = [0.0]
+    calls: list[float] = []
+
+    def check() -> Health:
+        calls.append(now[0])
+        return Health(True, True)
+
+    cached = CachedHealth(check, ttl=5, clock=lambda: now[0])
+    cached.get()
+    now[0] = 4.9
+    cached.get()
+    now[0] = 5.0
+    cached.get()
+
+    assert calls == [0.0, 5.0]
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-Cloud-Trace-Context": "105445aa7843bc8bf206b12000100000/1;o=1"},
+         "105445aa7843bc8bf206b12000100000"),
+        ({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+         "4bf92f3577b34da6a3ce929d0e0e4736"),
+        ({"X-Request-ID": "abc-123"}, "abc-123"),
+    ],
+)  # fmt: skip
+def test_request_id_honours_the_trace_headers(headers: dict[str, str], expected: str) -> None:
+    assert request_id_from(headers) == expected
+
+    client = coda.create_app(SETTINGS, chat_model=StubModel()).test_client()
+    assert client.get("/healthz", headers=headers).headers["X-Request-ID"] == expected
+
+
+def test_request_id_is_made_up_when_missing_or_unsafe() -> None:
+    made = request_id_from({"X-Request-ID": "<script>"})
+
+    assert len(made) == 32
+    assert made != request_id_from({})
+
+
+def test_warmup_preloads_in_the_background_when_asked() -> None:
+    stub = StubModel()
+    coda.create_app(replace(SETTINGS, warmup=True), chat_model=stub)
+
+    assert stub.preloaded.wait(2)
+
+
+def test_no_warmup_by_default() -> None:
+    stub = StubModel()
+    coda.create_app(SETTINGS, chat_model=stub)
+
+    assert not stub.preloaded.wait(0.2)
+
+
+def test_ollama_adapter_gets_the_identity_token_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, str]] = []
+    marker = httpx.BasicAuth("u", "p")
+
+    def fake_build(mode: str, audience: str) -> httpx.Auth:
+        asked.append((mode, audience))
+        return marker
+
+    monkeypatch.setattr(app_module, "build_ollama_auth", fake_build)
+    settings = replace(SETTINGS, ollama_host="https://ollama.example", ollama_auth="id-token")
+
+    app = coda.create_app(settings)
+
+    assert asked == [("id-token", "https://ollama.example")]
+    assert isinstance(app.extensions["coda"].chat_model, OllamaChatModel)
+
+
+def test_importing_the_settings_does_not_import_flask() -> None:
+    code = "import sys, coda.config; print('flask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout.strip() == "False"
