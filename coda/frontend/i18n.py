@@ -44,8 +44,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "(cut at the length limit)",
     },
     "loading": {
-        "ja": "モデルを読み込んでいます。最初の回答は少し時間がかかります…",
-        "en": "Loading the model. The first answer takes a little longer…",
+        "ja": "モデルを読み込み中か、ほかの回答を処理中です。少々お待ちください…",
+        "en": "The model is loading or busy with other answers. Please wait…",
     },
     "empty_answer": {
         "ja": "モデルが空の回答を返しました。質問を言い換えてもう一度お試しください。",

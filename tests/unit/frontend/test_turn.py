@@ -130,7 +130,7 @@ def test_silent_model_gets_a_loading_notice_then_heartbeats(
 
     names = [e.name for e in received]
     notice = next(e for e in received if 'class="message-notice"' in e.data)
-    assert "モデルを読み込んでいます" in notice.data
+    assert "モデルを読み込み中" in notice.data
     assert names.index(None, 1) == received.index(notice)
     assert ":" in names
     first_text = next(e for e in received if APPENDED.search(e.data))
