@@ -1,0 +1,148 @@
+"""Browser tests: Debian's Chromium driven by Playwright, against gunicorn serving the real app,
+which talks to the session's real Ollama with the real test model."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+
+from tests.support.ollama_server import ROOT, TEST_MODEL, OllamaServer, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+# Headless Chromium on a machine without internet: no sandbox as root, no GPU, and none of the
+# background connections that would be refused by the closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@dataclass
+class LiveApp:
+    """coda under gunicorn, as production runs it."""
+
+    url: str
+    log_path: Path
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_app(ollama_host: str, log_path: Path, **env: str) -> LiveApp:
+    """Start gunicorn with the repo's gunicorn.conf.py on a free port; wait for /healthz."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PORT": str(port),
+        "OLLAMA_HOST": ollama_host,
+        "CODA_MODEL": TEST_MODEL,
+        "CODA_TEMPERATURE": "0",
+        "CODA_SEED": "42",
+        "CODA_MAX_TOKENS": "48",
+        "CODA_LOG_FORMAT": "json",
+        **env,
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [str(gunicorn), "--config", "gunicorn.conf.py", "coda:create_app()"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=log,
+        )
+    app = LiveApp(f"http://127.0.0.1:{port}", log_path, process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited:\n{app.log()}")
+        try:
+            if httpx.get(f"{app.url}/healthz", timeout=1).status_code == 200:
+                return app
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    app.stop()
+    raise RuntimeError(f"gunicorn did not answer within 30s:\n{app.log()}")
+
+
+@pytest.fixture(scope="session")
+def live_app(
+    ollama_server: OllamaServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApp]:
+    app = start_app(ollama_server.host, tmp_path_factory.mktemp("web") / "gunicorn.log")
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Callable[..., LiveApp]]:
+    """Extra app instances with their own settings, stopped after the test."""
+    started: list[LiveApp] = []
+
+    def start(ollama_host: str, **env: str) -> LiveApp:
+        started.append(start_app(ollama_host, tmp_path / f"gunicorn-{len(started)}.log", **env))
+        return started[-1]
+
+    yield start
+    for app in started:
+        app.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/install-browser.sh")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    browser = playwright_driver.chromium.launch(
+        executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A fresh profile per test (empty storage), Japanese like a first visit from Japan."""
+    context = browser.new_context(locale="ja-JP", viewport={"width": 1000, "height": 800})
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

@@ -1,0 +1,95 @@
+"""An upstream that answers like Ollama but says exactly what a test needs.
+
+Only for what a real model cannot be made to do on demand (emit a given hostile payload); it speaks
+Ollama's wire format: `/api/version`, `/api/show`, and `/api/chat` streaming NDJSON `ChatResponse`
+lines ending with a `done` line that carries the counters.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def _line(model: str, content: str, *, done: bool, eval_count: int = 0) -> bytes:
+    part: dict[str, object] = {
+        "model": model,
+        "created_at": "2026-11-21T00:00:00.000000000Z",
+        "message": {"role": "assistant", "content": content},
+        "done": done,
+    }
+    if done:
+        part |= {
+            "done_reason": "stop",
+            "total_duration": 300_000_000,
+            "load_duration": 10_000_000,
+            "prompt_eval_count": 20,
+            "prompt_eval_duration": 50_000_000,
+            "eval_count": eval_count,
+            "eval_duration": 200_000_000,
+        }
+    return json.dumps(part).encode() + b"\n"
+
+
+@contextmanager
+def scripted_ollama(model: str, pieces: Sequence[str]) -> Iterator[str]:
+    """Serve an Ollama look-alike whose every answer is `pieces`, streamed; yields its URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/api/version":
+                self._json({"version": "0.17.4"})
+            else:
+                self._json({"error": "not found"}, status=404)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if self.path == "/api/show":
+                self._json(
+                    {
+                        "modelfile": "",
+                        "parameters": "",
+                        "template": "",
+                        "details": {"format": "gguf"},
+                        "model_info": {},
+                        "capabilities": ["completion"],
+                        "modified_at": "2026-11-21T00:00:00Z",
+                    }
+                )
+                return
+            if self.path != "/api/chat" or body.get("model") != model:
+                self._json({"error": f'model "{body.get("model")}" not found'}, status=404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.end_headers()
+            for piece in pieces:
+                self.wfile.write(_line(model, piece, done=False))
+                self.wfile.flush()
+            self.wfile.write(_line(model, "", done=True, eval_count=len(pieces)))
+            self.wfile.flush()
+
+        def _json(self, payload: object, status: int = 200) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the test output is for the test."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
