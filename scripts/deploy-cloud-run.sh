@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Deploy coda to Cloud Run from an empty project: APIs, Artifact Registry, service accounts, both
-# images (Cloud Build), the private Ollama service, the IAM binding, the public web service.
+# Deploy coda to Cloud Run from an empty project: APIs, Artifact Registry, service accounts, the
+# web tier's session secret, both images (Cloud Build), the private Ollama service, the IAM binding,
+# the public web service.
 #
 #   scripts/deploy-cloud-run.sh PROJECT_ID REGION gpu|cpu [--dry-run] [--skip-build]
 #
@@ -14,7 +15,14 @@
 #   REPO                 Artifact Registry repository (default coda)
 #   CODA_MODEL           model name baked into the image (default tinyswallow:1.5b)
 #
-# --dry-run prints the rendered service YAML and the commands instead of running them.
+# CODA_SECRET_KEY (signs the session cookie that carries the CSRF token) must be the same on every
+# web instance, so it lives in the Secret Manager secret coda-secret-key: created on the first
+# deploy with a random value that is piped to gcloud and never printed, readable by the web
+# service account only, and pinned by version number in the web service (rotation: add a version,
+# then deploy again; see docs/deploy-cloud-run.md).
+#
+# --dry-run prints the rendered service YAML and the commands instead of running them (a secret
+# value is neither generated nor printed: a placeholder stands in for it).
 # `scripts/deploy-cloud-run.sh --render FILE` renders one template with the current environment
 # (what the tests use to check the templates).
 set -euo pipefail
@@ -25,7 +33,8 @@ die() { log "ERROR: $*"; exit 1; }
 
 # The placeholders the templates in cloudrun/ may use; anything else left as ${...} is an error.
 PLACEHOLDERS=(REGION OLLAMA_SERVICE OLLAMA_SA OLLAMA_IMAGE OLLAMA_NUM_PARALLEL MIN_INSTANCES
-              MAX_INSTANCES WEB_SERVICE WEB_SA WEB_IMAGE WEB_MAX_INSTANCES OLLAMA_URL CODA_MODEL)
+              MAX_INSTANCES WEB_SERVICE WEB_SA WEB_IMAGE WEB_MAX_INSTANCES OLLAMA_URL CODA_MODEL
+              SECRET_KEY_SECRET SECRET_KEY_VERSION)
 
 render() {  # render TEMPLATE -> stdout, every placeholder replaced by its variable's value
   local file="$1" out name value
@@ -87,6 +96,7 @@ case "$MIN_INSTANCES" in 0|1) ;; *) die "MIN_INSTANCES must be 0 or 1" ;; esac
 export OLLAMA_SERVICE=coda-ollama WEB_SERVICE=coda-web
 export OLLAMA_SA="coda-ollama@${PROJECT_ID}.iam.gserviceaccount.com"
 export WEB_SA="coda-web@${PROJECT_ID}.iam.gserviceaccount.com"
+export SECRET_KEY_SECRET=coda-secret-key
 REGISTRY="${REGION}-docker.pkg.dev/${PROJECT_ID}/${REPO}"
 export OLLAMA_IMAGE="${REGISTRY}/ollama:${TAG}-${QUANT}"
 export WEB_IMAGE="${REGISTRY}/web:${TAG}"
@@ -97,6 +107,22 @@ run() {  # run a command, or only print it with --dry-run
 gc() { run gcloud --project "$PROJECT_ID" --quiet "$@"; }
 exists() { [ "$DRY_RUN" = 0 ] && gcloud --project "$PROJECT_ID" --quiet "$@" >/dev/null 2>&1; }
 
+add_secret_key_version() {  # a new random CODA_SECRET_KEY version: stdin to gcloud, never printed
+  if [ "$DRY_RUN" = 1 ]; then
+    printf '+ gcloud --project %s --quiet secrets versions add %s --data-file - %s\n' \
+      "$PROJECT_ID" "$SECRET_KEY_SECRET" "< <a new random value, generated at deploy time, never printed>"
+    return
+  fi
+  python3 -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(48))' \
+    | gcloud --project "$PROJECT_ID" --quiet secrets versions add "$SECRET_KEY_SECRET" \
+        --data-file - >/dev/null
+}
+
+newest_secret_key_version() {  # the number of the newest enabled version, or nothing
+  gcloud --project "$PROJECT_ID" --quiet secrets versions list "$SECRET_KEY_SECRET" \
+    --filter 'state=ENABLED' --sort-by '~createTime' --limit 1 --format 'value(name.basename())'
+}
+
 apply_service() {  # apply_service TEMPLATE: render, then `gcloud run services replace`
   local rendered; rendered="$(mktemp --suffix .yaml)"
   render "$1" > "$rendered"
@@ -106,31 +132,52 @@ apply_service() {  # apply_service TEMPLATE: render, then `gcloud run services r
 }
 
 [ "$DRY_RUN" = 1 ] || command -v gcloud >/dev/null || die "gcloud not found: install the Google Cloud CLI"
+[ "$DRY_RUN" = 1 ] || command -v python3 >/dev/null || die "python3 not found: it generates the secret key"
 log "project $PROJECT_ID, region $REGION, variant $VARIANT ($QUANT, parallel $OLLAMA_NUM_PARALLEL, instances $MIN_INSTANCES..$MAX_INSTANCES), tag $TAG"
 
-log "1/7 enabling APIs"
-gc services enable run.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com iam.googleapis.com
+log "1/8 enabling APIs"
+gc services enable run.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com \
+  iam.googleapis.com secretmanager.googleapis.com
 
-log "2/7 Artifact Registry repository $REPO"
+log "2/8 Artifact Registry repository $REPO"
 exists artifacts repositories describe "$REPO" --location "$REGION" \
   || gc artifacts repositories create "$REPO" --repository-format docker --location "$REGION" \
        --description "coda images"
 
-log "3/7 service accounts (no project roles: each can do only what is granted on a service)"
+log "3/8 service accounts (no project roles: each can do only what is granted on a service)"
 exists iam service-accounts describe "$OLLAMA_SA" \
   || gc iam service-accounts create coda-ollama --display-name "coda Ollama service"
 exists iam service-accounts describe "$WEB_SA" \
   || gc iam service-accounts create coda-web --display-name "coda web service (invokes Ollama)"
 
+log "4/8 the web tier's CODA_SECRET_KEY in Secret Manager ($SECRET_KEY_SECRET), readable by coda-web only"
+exists secrets describe "$SECRET_KEY_SECRET" \
+  || gc secrets create "$SECRET_KEY_SECRET" --replication-policy automatic --labels app=coda
+if [ "$DRY_RUN" = 1 ]; then
+  log "(if $SECRET_KEY_SECRET has no enabled version yet, one is added:)"
+  add_secret_key_version
+  SECRET_KEY_VERSION=VERSION  # shown in the rendered web service; a real deploy pins a number
+else
+  SECRET_KEY_VERSION="$(newest_secret_key_version)"
+  if [ -z "$SECRET_KEY_VERSION" ]; then
+    add_secret_key_version
+    SECRET_KEY_VERSION="$(newest_secret_key_version)"
+  fi
+  [ -n "$SECRET_KEY_VERSION" ] || die "$SECRET_KEY_SECRET has no enabled version"
+fi
+export SECRET_KEY_VERSION
+gc secrets add-iam-policy-binding "$SECRET_KEY_SECRET" \
+  --member "serviceAccount:$WEB_SA" --role roles/secretmanager.secretAccessor
+
 if [ "$SKIP_BUILD" = 0 ]; then
-  log "4/7 building and pushing both images with Cloud Build"
+  log "5/8 building and pushing both images with Cloud Build"
   gc builds submit "$HERE" --config "$HERE/cloudbuild.yaml" \
     --substitutions "_REGION=$REGION,_REPO=$REPO,_TAG=$TAG,_QUANT=$QUANT"
 else
-  log "4/7 skipping the image build (--skip-build): $OLLAMA_IMAGE, $WEB_IMAGE must exist"
+  log "5/8 skipping the image build (--skip-build): $OLLAMA_IMAGE, $WEB_IMAGE must exist"
 fi
 
-log "5/7 Ollama service ($VARIANT), private"
+log "6/8 Ollama service ($VARIANT), private"
 apply_service "$HERE/cloudrun/ollama-$VARIANT.yaml"
 # `services replace` never makes a service public; remove a public binding left from earlier.
 if [ "$DRY_RUN" = 1 ] || gcloud --project "$PROJECT_ID" run services get-iam-policy "$OLLAMA_SERVICE" \
@@ -139,7 +186,7 @@ if [ "$DRY_RUN" = 1 ] || gcloud --project "$PROJECT_ID" run services get-iam-pol
     --member allUsers --role roles/run.invoker || true
 fi
 
-log "6/7 only the web service account may invoke Ollama"
+log "7/8 only the web service account may invoke Ollama"
 gc run services add-iam-policy-binding "$OLLAMA_SERVICE" --region "$REGION" \
   --member "serviceAccount:$WEB_SA" --role roles/run.invoker
 if [ "$DRY_RUN" = 1 ]; then
@@ -150,7 +197,7 @@ else
 fi
 export OLLAMA_URL
 
-log "7/7 web service, public, calling $OLLAMA_URL with an identity token"
+log "8/8 web service, public, calling $OLLAMA_URL with an identity token, secret key version $SECRET_KEY_VERSION"
 apply_service "$HERE/cloudrun/web.yaml"
 gc run services add-iam-policy-binding "$WEB_SERVICE" --region "$REGION" \
   --member allUsers --role roles/run.invoker

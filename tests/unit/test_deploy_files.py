@@ -35,7 +35,13 @@ RENDER_ENV = {
     "WEB_MAX_INSTANCES": "10",
     "OLLAMA_URL": "https://coda-ollama-xyz-uc.a.run.app",
     "CODA_MODEL": "tinyswallow:1.5b",
+    "SECRET_KEY_SECRET": "coda-secret-key",
+    "SECRET_KEY_VERSION": "3",
 }
+
+# What a generated secret value looks like (secrets.token_urlsafe(48) is 64 such characters):
+# nothing the deploy script prints may contain a run of them this long.
+SECRET_LIKE = re.compile(r"[A-Za-z0-9_-]{40,}")
 
 
 def _instructions(dockerfile: str) -> list[tuple[str, str]]:
@@ -82,7 +88,37 @@ def _container(service: dict[str, Any]) -> dict[str, Any]:
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
-    return {item["name"]: str(item["value"]) for item in container.get("env", [])}
+    """The plain `value` variables (those taken from a secret are in `_secret_env`)."""
+    items = container.get("env", [])
+    return {item["name"]: str(item["value"]) for item in items if "value" in item}
+
+
+def _secret_env(container: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """The variables taken from Secret Manager: name -> {"name": secret, "key": version}."""
+    return {
+        item["name"]: {k: str(v) for k, v in item["valueFrom"]["secretKeyRef"].items()}
+        for item in container.get("env", [])
+        if "valueFrom" in item
+    }
+
+
+def _dry_run(*args: str, path_prefix: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """scripts/deploy-cloud-run.sh proj europe-west4 gpu --dry-run ARGS, outside RENDER_ENV."""
+    env = {k: v for k, v in os.environ.items() if k not in RENDER_ENV}
+    if path_prefix is not None:
+        env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
+    return subprocess.run(
+        ["bash", "scripts/deploy-cloud-run.sh", "proj", "europe-west4", "gpu", "--dry-run", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def _commands(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
 
 
 # --- Dockerfiles -------------------------------------------------------------------------------
@@ -212,6 +248,19 @@ def test_web_concurrency_matches_the_gunicorn_threads() -> None:
     assert service["spec"]["template"]["spec"]["containerConcurrency"] == capacity
 
 
+def test_web_service_takes_the_secret_key_from_secret_manager_at_a_pinned_version() -> None:
+    container = _container(_render("cloudrun/web.yaml"))
+    # Every instance signs the CSRF session cookie with the same key, from one secret version.
+    assert _secret_env(container) == {
+        "CODA_SECRET_KEY": {"name": "coda-secret-key", "key": "3"},
+    }
+    assert "CODA_SECRET_KEY" not in _env(container)
+    # Pinned to the version the deploy script resolves, never `latest`: an env var secret is read
+    # when an instance starts, so `latest` would mix keys across instances after a rotation.
+    template = yaml.safe_load((ROOT / "cloudrun" / "web.yaml").read_text())
+    assert _secret_env(_container(template))["CODA_SECRET_KEY"]["key"] == "${SECRET_KEY_VERSION}"
+
+
 def test_rendering_refuses_a_template_with_an_unset_placeholder() -> None:
     env = {k: v for k, v in {**os.environ, **RENDER_ENV}.items() if k != "OLLAMA_URL"}
     result = subprocess.run(
@@ -227,15 +276,7 @@ def test_rendering_refuses_a_template_with_an_unset_placeholder() -> None:
 
 
 def test_deploy_dry_run_keeps_ollama_private_and_grants_invoker_to_the_web_account() -> None:
-    result = subprocess.run(
-        ["bash", "scripts/deploy-cloud-run.sh", "proj", "europe-west4", "gpu", "--dry-run"],
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k not in RENDER_ENV},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    commands = [line[2:] for line in result.stdout.splitlines() if line.startswith("+ ")]
+    commands = _commands(_dry_run())
     grants = [c for c in commands if "add-iam-policy-binding coda-ollama" in c]
     assert grants == [
         "gcloud --project proj --quiet run services add-iam-policy-binding coda-ollama"
@@ -243,6 +284,104 @@ def test_deploy_dry_run_keeps_ollama_private_and_grants_invoker_to_the_web_accou
         " --role roles/run.invoker"
     ]
     assert not any("coda-ollama" in c and "add-iam" in c and "allUsers" in c for c in commands)
+
+
+def test_deploy_dry_run_lets_only_the_web_account_read_only_the_secret_key(tmp_path: Path) -> None:
+    # Stand-ins for whatever could generate a secret: the dry run must run none of them.
+    for tool in ("python3", "python", "openssl", "head"):
+        stub = tmp_path / tool
+        stub.write_text(f"#!/bin/sh\ntouch '{tmp_path}/ran-{tool}'\necho LEAKED-SECRET-VALUE\n")
+        stub.chmod(0o755)
+    result = _dry_run(path_prefix=tmp_path)
+    commands = _commands(result)
+
+    enable = next(c for c in commands if " services enable " in c)
+    assert "secretmanager.googleapis.com" in enable.split()
+    assert (
+        "gcloud --project proj --quiet secrets create coda-secret-key"
+        " --replication-policy automatic --labels app=coda"
+    ) in commands
+    grants = [c for c in commands if "secretmanager" in c and "add-iam-policy-binding" in c]
+    assert grants == [
+        "gcloud --project proj --quiet secrets add-iam-policy-binding coda-secret-key"
+        " --member serviceAccount:coda-web@proj.iam.gserviceaccount.com"
+        " --role roles/secretmanager.secretAccessor"
+    ]
+    assert not any(c.split()[4:6] == ["projects", "add-iam-policy-binding"] for c in commands)
+    # The secret is granted before the web service that reads it is deployed.
+    replace_web = max(i for i, c in enumerate(commands) if "run services replace" in c)
+    assert commands.index(grants[0]) < replace_web
+
+    # The value goes to gcloud on stdin; the dry run shows a placeholder and generates nothing.
+    adds = [c for c in commands if "secrets versions add" in c]
+    assert len(adds) == 1
+    assert adds[0].startswith(
+        "gcloud --project proj --quiet secrets versions add coda-secret-key --data-file - < <"
+    )
+    assert "never printed" in adds[0]
+    assert not list(tmp_path.glob("ran-*"))
+    output = result.stdout + result.stderr
+    assert "LEAKED-SECRET-VALUE" not in output
+    assert SECRET_LIKE.findall(output) == []
+
+
+def _fake_gcloud(directory: Path) -> Path:
+    """A gcloud that records its calls, keeps what it is given on stdin, and acts as a fresh
+    project: nothing exists until created, and a secret has versions once one is added."""
+    state = directory / "state"
+    state.mkdir()
+    gcloud = directory / "gcloud"
+    gcloud.write_text(
+        f"""#!/usr/bin/env bash
+state='{state}'
+printf '%s\\n' "$*" >> "$state/calls"
+case " $* " in
+  *" secrets versions add "*) cat >> "$state/stdin"; echo 1 > "$state/version" ;;
+  *" secrets versions list "*) cat "$state/version" 2>/dev/null || true ;;
+  *" run services describe "*) echo "https://$7-hash-ew.a.run.app" ;;
+  *" run services replace "*)
+    for arg; do case "$arg" in *.yaml) cp "$arg" "$(mktemp "$state/svc-XXXX")";; esac; done ;;
+  *" get-iam-policy "*) ;;
+  *" describe "*) exit 1 ;;
+esac
+exit 0
+"""
+    )
+    gcloud.chmod(0o755)
+    return state
+
+
+def test_deploy_generates_the_secret_key_once_pipes_it_to_gcloud_and_never_shows_it(
+    tmp_path: Path,
+) -> None:
+    state = _fake_gcloud(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in RENDER_ENV}
+    env["PATH"] = f"{tmp_path}{os.pathsep}{env['PATH']}"
+    deploy = ["bash", "scripts/deploy-cloud-run.sh", "proj", "europe-west4", "cpu", "--skip-build"]
+
+    runs = [
+        subprocess.run(deploy, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+
+    value = (state / "stdin").read_text()
+    assert len(value) >= 64
+    calls = (state / "calls").read_text()
+    # Added once (the second deploy finds an enabled version), and only ever through stdin.
+    assert calls.count("secrets versions add coda-secret-key --data-file -") == 1
+    assert value not in calls
+    for run in runs:
+        assert value not in run.stdout + run.stderr
+    # Both deploys pinned the web service to that version.
+    webs = [yaml.safe_load(f.read_text()) for f in sorted(state.glob("svc-*"))]
+    webs = [w for w in webs if w["metadata"]["name"] == "coda-web"]
+    assert len(webs) == 2
+    for web in webs:
+        assert _secret_env(_container(web))["CODA_SECRET_KEY"] == {
+            "name": "coda-secret-key",
+            "key": "1",
+        }
+        assert value not in yaml.safe_dump(web)
 
 
 # --- Cloud Build -------------------------------------------------------------------------------
@@ -283,6 +422,12 @@ def test_compose_waits_for_a_healthy_ollama_and_serves_web_on_8080() -> None:
     assert web["environment"]["OLLAMA_HOST"] == "http://ollama:11434"
     assert ollama["build"]["dockerfile"] == "Dockerfile.ollama"
     assert web["build"]["dockerfile"] == "Dockerfile.web"
+
+
+def test_compose_passes_the_secret_key_from_the_environment_to_web_only() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert compose["services"]["web"]["environment"]["CODA_SECRET_KEY"] == "${CODA_SECRET_KEY:-}"
+    assert "CODA_SECRET_KEY" not in compose["services"]["ollama"]["environment"]
 
 
 def test_compose_gpu_override_reserves_an_nvidia_device() -> None:
