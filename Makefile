@@ -10,10 +10,16 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help venv ollama browser containers lint typecheck pytest test run
+.PHONY: help lock venv ollama browser containers lint typecheck pytest test run
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+lock: ## re-pin requirements.lock (runtime) and requirements-dev.lock from pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-find-links \
+	  --output-file requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-find-links \
+	  --extra dev --output-file requirements-dev.lock pyproject.toml
 
 venv: ## create or update the shared virtualenv from requirements-dev.lock
 	@want=$$(cat requirements-dev.lock | sha256sum | cut -c1-16); \
