@@ -76,7 +76,17 @@ else
     ollama/create-model.sh "$gguf" ollama/Modelfile.test "$fallback_model"
   fi
   export CODA_MODEL=$fallback_model
-  export CODA_MODEL_NOTICE="TinySwallow could not be downloaded: this is the small test model ($fallback_model)."
+  export CODA_MODEL_NOTICE="TinySwallow をダウンロードできなかったため、小さなテスト用モデル ($fallback_model) で動いています。 / TinySwallow could not be downloaded: this is the small test model."
+fi
+
+# One key per machine, kept in the cache: a page left open keeps working across restarts.
+if [ -z "${CODA_SECRET_KEY:-}" ]; then
+  if [ ! -s "$cache/secret-key" ]; then
+    (umask 077 && "$venv/bin/python" -c 'import secrets; print(secrets.token_urlsafe(48))' \
+      > "$cache/secret-key")
+  fi
+  CODA_SECRET_KEY=$(cat "$cache/secret-key")
+  export CODA_SECRET_KEY
 fi
 
 say "serving http://localhost:$PORT (Ctrl-C stops)"
