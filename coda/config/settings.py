@@ -61,6 +61,8 @@ class Settings:
     warmup: bool = False
     # Signs the session cookie holding the CSRF token; empty: a random key for this process only.
     secret_key: str = ""
+    # Only over HTTPS (Cloud Run): the cookie then never travels in clear text.
+    secure_cookies: bool = False
 
     log_level: str = "INFO"
     log_format: str = "json"
@@ -128,6 +130,7 @@ class Settings:
             ),
             warmup=reader.read("CODA_WARMUP", _boolean, defaults.warmup),
             secret_key=reader.read("CODA_SECRET_KEY", _nonempty, ""),
+            secure_cookies=reader.read("CODA_SECURE_COOKIES", _boolean, defaults.secure_cookies),
             log_level=reader.read("CODA_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
             log_format=reader.read("CODA_LOG_FORMAT", _choice(LOG_FORMATS), "json"),
             port=reader.read("PORT", _integer(1, 65535), defaults.port),

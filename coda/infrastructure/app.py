@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None
         WTF_CSRF_HEADERS=["X-CSRFToken"],
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     # Cloud Run and compose terminate TLS one hop in front: trust exactly that one proxy.

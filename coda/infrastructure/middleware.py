@@ -42,6 +42,10 @@ SECURITY_HEADERS = {
 }
 
 
+# Sent only on HTTPS responses, so a plain-HTTP local run is never pinned to HTTPS.
+HSTS = "max-age=31536000"
+
+
 def request_id_from(headers: Any) -> str:
     """The trace id the load balancer assigned (Cloud Run, W3C), else a fresh one."""
     cloud = headers.get("X-Cloud-Trace-Context", "")
@@ -68,6 +72,8 @@ def install(app: Flask) -> None:
     @app.after_request
     def finish(response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
+        if request.is_secure:  # behind ProxyFix: the scheme the browser used
+            response.headers["Strict-Transport-Security"] = HSTS
         response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
         fields = {
             "request_id": g.get("request_id", ""),

@@ -134,3 +134,27 @@ def test_importing_the_settings_does_not_import_flask() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip() == "False"
+
+
+def test_session_cookie_is_secure_only_when_configured() -> None:
+    plain = coda.create_app(SETTINGS, chat_model=StubModel()).test_client()
+    secure = coda.create_app(
+        replace(SETTINGS, secure_cookies=True), chat_model=StubModel()
+    ).test_client()
+
+    plain_cookie = plain.get("/").headers["Set-Cookie"]
+    secure_cookie = secure.get("/").headers["Set-Cookie"]
+
+    assert "Secure" not in plain_cookie
+    assert "; Secure" in secure_cookie
+    assert "HttpOnly" in secure_cookie
+
+
+def test_hsts_only_on_requests_that_came_over_https() -> None:
+    client = coda.create_app(SETTINGS, chat_model=StubModel()).test_client()
+
+    over_http = client.get("/healthz")
+    behind_tls_proxy = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+
+    assert "Strict-Transport-Security" not in over_http.headers
+    assert behind_tls_proxy.headers["Strict-Transport-Security"] == "max-age=31536000"
