@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help lock venv ollama browser containers lint typecheck pytest test run
+.PHONY: help lock venv ollama browser containers lint typecheck pytest test run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ pytest: venv browser containers ## the test suite alone (unit, integration, brow
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## everything CI runs: lint, types, tests
+
+bench: venv ## web-tier overhead: direct Ollama vs through coda, side by side (BENCH_ARGS=--help)
+	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m benchmarks.web_overhead $(BENCH_ARGS)
 
 run: venv ## serve coda on http://localhost:8080 with a local Ollama and model
 	@scripts/run-local.sh

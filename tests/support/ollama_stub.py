@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,8 +36,11 @@ def _line(model: str, content: str, *, done: bool, eval_count: int = 0) -> bytes
 
 
 @contextmanager
-def scripted_ollama(model: str, pieces: Sequence[str]) -> Iterator[str]:
-    """Serve an Ollama look-alike whose every answer is `pieces`, streamed; yields its URL."""
+def scripted_ollama(model: str, pieces: Sequence[str], *, delay: float = 0.0) -> Iterator[str]:
+    """Serve an Ollama look-alike whose every answer is `pieces`, streamed; yields its URL.
+
+    `delay` (seconds) is waited before each piece, pacing the tokens like a real model would.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -68,6 +72,8 @@ def scripted_ollama(model: str, pieces: Sequence[str]) -> Iterator[str]:
             self.send_header("Content-Type", "application/x-ndjson")
             self.end_headers()
             for piece in pieces:
+                if delay:
+                    time.sleep(delay)
                 self.wfile.write(_line(model, piece, done=False))
                 self.wfile.flush()
             self.wfile.write(_line(model, "", done=True, eval_count=len(pieces)))
