@@ -45,8 +45,8 @@ import httpx
 import ollama
 from coda.config import Settings
 from coda.llm import GenerationOptions, PromptLimits, build_messages
-from coda.llm.ollama import _to_options  # the adapter's own mapping: the very options coda sends
-from tests.e2e.conftest import LiveApp, start_app
+from coda.llm.ollama import to_ollama_options  # the very options coda sends
+from tests.support.live_app import LiveApp, start_app
 from tests.support.ollama_server import (
     TEST_MODEL,
     TEST_MODELFILE,
@@ -268,7 +268,7 @@ def real_ollama(args: argparse.Namespace, workdir: Path, coda_env: dict[str, str
                 settings.system_prompt, [], args.question, PromptLimits.from_settings(settings)
             )
         ]
-        options = _to_options(GenerationOptions.from_settings(settings))
+        options = to_ollama_options(GenerationOptions.from_settings(settings))
 
         app = start_app(server.host, workdir / "gunicorn-real.log", **coda_env)
         direct = ollama.Client(host=server.host, timeout=httpx.Timeout(120, connect=5))

@@ -130,7 +130,7 @@ class OllamaChatModel:
         Ollama reloads a model whose `num_ctx` changes, so a preload with other options would be
         wasted: it must send the options every answer sends.
         """
-        options = _to_options(GenerationOptions.from_settings(self._settings))
+        options = to_ollama_options(GenerationOptions.from_settings(self._settings))
         try:
             self._client.chat(model=self.model, messages=[], options=options)
         except Exception as exc:
@@ -161,7 +161,7 @@ class OllamaChatModel:
                 upstream = self._client.chat(
                     model=self.model,
                     messages=payload,
-                    options=_to_options(options),
+                    options=to_ollama_options(options),
                     stream=True,
                 )
                 return upstream, next(upstream, None)
@@ -183,7 +183,8 @@ class OllamaChatModel:
             raise _translate(exc, sent_text=sent_text, model=self.model) from exc
 
 
-def _to_options(options: GenerationOptions) -> dict[str, Any]:
+def to_ollama_options(options: GenerationOptions) -> dict[str, Any]:
+    """Our options in Ollama's names; the benchmark's direct client sends exactly these too."""
     result: dict[str, Any] = {
         "temperature": options.temperature,
         "top_p": options.top_p,

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.e2e.conftest import LiveApp
+from tests.support.live_app import LiveApp
 from tests.support.ollama_server import TEST_MODEL, OllamaServer
 from tests.support.ollama_stub import scripted_ollama
 
