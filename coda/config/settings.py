@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from coda.config.errors import SettingsError
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 DEFAULT_MODEL = "tinyswallow:1.5b"
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -203,32 +204,28 @@ def _url(raw: str) -> str:
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"expected a number from {low:g} to {high:g}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a number from {low:g} to {high:g}")
-        return value
-
-    return parse
+    return _ranged(float, f"a number from {low:g} to {high:g}", low, high)
 
 
 def _integer(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+    return _ranged(int, f"a whole number from {low} to {high}", low, high)
+
+
+def _ranged(cast: Callable[[str], N], accepted: str, low: N, high: N) -> Callable[[str], N]:
+    def parse(raw: str) -> N:
         try:
-            value = int(raw)
+            value = cast(raw)
         except ValueError:
-            raise ValueError(f"expected a whole number from {low} to {high}") from None
+            raise ValueError(f"expected {accepted}") from None
         if not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
+            raise ValueError(f"expected {accepted}")
         return value
 
     return parse
 
 
 def _optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
+    """Typing only: lets a variable whose default is None (blank = unset) use a plain parser."""
     return parse
 
 
