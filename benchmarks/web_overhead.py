@@ -41,10 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 import ollama
+
 from coda.config import Settings
-from coda.llm import GenerationOptions, PromptLimits, build_messages
+from coda.infrastructure.bootstrap import generation_options, prompt_limits
+from coda.llm import build_messages
 from coda.llm.ollama import to_ollama_options  # the very options coda sends
 from tests.support.live_app import LiveApp, start_app
 from tests.support.ollama_server import (
@@ -265,10 +266,10 @@ def real_ollama(args: argparse.Namespace, workdir: Path, coda_env: dict[str, str
         messages = [
             {"role": m.role.value, "content": m.content}
             for m in build_messages(
-                settings.system_prompt, [], args.question, PromptLimits.from_settings(settings)
+                settings.system_prompt, [], args.question, prompt_limits(settings)
             )
         ]
-        options = to_ollama_options(GenerationOptions.from_settings(settings))
+        options = to_ollama_options(generation_options(settings))
 
         app = start_app(server.host, workdir / "gunicorn-real.log", **coda_env)
         direct = ollama.Client(host=server.host, timeout=httpx.Timeout(120, connect=5))

@@ -12,9 +12,10 @@
   const stopButton = document.getElementById("stop");
   const newChatButton = document.getElementById("new-chat");
   const restoreForm = document.getElementById("restore-form");
+  // The server's limits, from the page: it refuses history beyond them.
   const limits = {
-    messages: Number(form.dataset.maxHistoryMessages) || 40,
-    chars: Number(form.dataset.maxHistoryChars) || 32000,
+    messages: Number(form.dataset.maxHistoryMessages),
+    chars: Number(form.dataset.maxHistoryChars),
   };
 
   let turns = load(); // [{role, content, state}], oldest first

@@ -12,8 +12,6 @@ from coda.frontend.i18n import translate
 from coda.frontend.markdown import render_markdown
 from coda.llm import Usage
 
-STATES = ("streaming", "done", "stopped", "error")
-
 
 @dataclass(frozen=True, kw_only=True)
 class Bubble:

@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import Request
 
-LANGUAGES = ("ja", "en")
+from coda.config import LANGUAGES
+
 LANG_COOKIE = "coda_lang"
 
 CATALOGUE: dict[str, dict[str, str]] = {
@@ -92,7 +93,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "会話の履歴を読み取れませんでした。「新しいチャット」で始め直してください。",
         "en": "The conversation history could not be read. Start over with “New chat”.",
     },
-    "error.invalid_request.upstream_rejected": {
+    "error.rejected": {
         "ja": "モデルのサーバーがこの依頼を受け付けませんでした。内容を変えてお試しください。",
         "en": "The model server refused this request. Please rephrase and try again.",
     },
@@ -134,7 +135,8 @@ def translate(key: str, lang: str, **params: Any) -> str:
 
 
 def error_message(kind: str, params: Mapping[str, Any], lang: str) -> str:
-    """The message for an LLM error `kind` (see `coda.llm.errors`), specific to its reason."""
+    """The message for an error `kind`: an LLM error's (`coda.llm.errors`), or `invalid_request`
+    for refused input (`coda.frontend.posted_turn`), specific to its reason."""
     if kind == "invalid_request":
         key = f"error.invalid_request.{params.get('reason', '')}"
         if key not in CATALOGUE:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from coda.frontend.bubbles import TurnPartials, finished_bubble, usage_line
 from coda.frontend.i18n import error_message, translate
+from coda.frontend.model_reader import AnswerReader
+from coda.frontend.posted_turn import PostedTurn
+from coda.frontend.services import Pacing
 from coda.frontend.sse import comment, event
-from coda.frontend.upstream import Finished, UpstreamReader
-from coda.llm import LLMError, StreamInterruptedError, Usage
+from coda.llm import ChatModel, GenerationOptions, LLMError, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -43,49 +45,45 @@ class TurnRecord:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
-@dataclass(frozen=True)
-class Timing:
-    """How long silence may last before a heartbeat, and before the loading notice."""
-
-    heartbeat_seconds: float
-    notice_seconds: float
-
-
 def stream_turn(
-    message: str,
-    reader: UpstreamReader,
-    partials: TurnPartials,
+    model: ChatModel,
+    turn: PostedTurn,
+    options: GenerationOptions,
+    *,
+    lang: str,
+    pacing: Pacing,
     record: TurnRecord,
-    timing: Timing,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[bytes]:
     """The events of one turn; closing this generator cancels the answer upstream."""
+    reader = AnswerReader(model, turn.prompt, options)
+    partials = TurnPartials(lang)
     started = clock()
     parts: list[str] = []
     notice_shown = False
     reader.start()
     try:
-        yield event(partials.opening(message))
+        yield event(partials.opening(turn.message))
         last_write = clock()
         while True:
             waiting_for_first = not parts and not notice_shown
-            deadline = last_write + timing.heartbeat_seconds
+            deadline = last_write + pacing.heartbeat_seconds
             if waiting_for_first:
-                deadline = min(deadline, started + timing.notice_seconds)
-            item = reader.get(deadline - clock())
+                deadline = min(deadline, started + pacing.notice_seconds)
+            item = reader.next(deadline - clock())
             if item is None:
-                if waiting_for_first and clock() >= started + timing.notice_seconds:
+                if waiting_for_first and clock() >= started + pacing.notice_seconds:
                     notice_shown = True
                     yield event(partials.notice("loading"))
                 else:
                     yield comment("waiting for the model")
                 last_write = clock()
                 continue
-            if isinstance(item, Finished):
-                item = StreamInterruptedError("stream ended without usage")
             if isinstance(item, LLMError):
                 yield from _failed(item, "".join(parts), partials, record)
                 return
+            if isinstance(item, Exception):
+                raise item  # a bug below the port: reported below like one of ours
             html = ""
             if item.text:
                 if not parts:
@@ -103,7 +101,7 @@ def stream_turn(
     except GeneratorExit:
         record.outcome = "stopped"
         raise
-    except Exception as exc:  # a bug of ours mid-stream: the user still gets a message
+    except Exception as exc:  # the one place a bug becomes a message: the user still gets one
         logger.exception("chat stream failed")
         record.outcome, record.error_kind = "error", "internal"
         record.error_detail = f"{type(exc).__name__}: {exc}"

@@ -16,19 +16,12 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
-from coda.frontend.bubbles import Bubble, TurnPartials, finished_bubble
-from coda.frontend.context import services
-from coda.frontend.forms import read_saved_conversation, read_turn
-from coda.frontend.i18n import (
-    LANG_COOKIE,
-    LANGUAGES,
-    error_message,
-    pick_language,
-    translate,
-)
-from coda.frontend.turn import Timing, TurnRecord, stream_turn
-from coda.frontend.upstream import UpstreamReader
-from coda.llm import GenerationOptions, InvalidRequestError
+from coda.config import LANGUAGES
+from coda.frontend.bubbles import Bubble, finished_bubble
+from coda.frontend.i18n import LANG_COOKIE, error_message, pick_language, translate
+from coda.frontend.posted_turn import InputError, read_saved_conversation, read_turn
+from coda.frontend.services import services
+from coda.frontend.turn import TurnRecord, stream_turn
 
 blueprint = Blueprint("chat", __name__)
 
@@ -63,17 +56,13 @@ def page_or_partial(page: str, partial: str, **context: object) -> Response:
 @blueprint.get("/")
 def index() -> Response:
     """The chat page; the browser fills in a saved conversation after load."""
-    settings = services().settings
+    app_services = services()
     return page_or_partial(
         "pages/chat.html",
         "partials/_messages.html",
-        model=services().chat_model.model,
-        model_notice=settings.model_notice,
-        limits={
-            "max_history_messages": settings.max_history_messages,
-            "max_history_chars": settings.max_history_chars,
-            "max_message_chars": settings.max_message_chars,
-        },
+        model=app_services.chat_model.model,
+        model_notice=app_services.settings.model_notice,
+        limits=app_services.limits,
     )
 
 
@@ -89,23 +78,22 @@ def choose_language(code: str) -> BaseResponse:
 @blueprint.post("/chat")
 def chat() -> Response:
     """One turn: validate everything first, then stream the answer as Server-Sent Events."""
-    found = services()
+    app_services = services()
     lang = language()
     try:
-        message, messages = read_turn(request.form, found.settings)
-    except InvalidRequestError as exc:
+        turn = read_turn(request.form, app_services.settings.system_prompt, app_services.limits)
+    except InputError as exc:
         request.environ[TURN_RECORD_KEY] = TurnRecord(
             outcome="error", error_kind=exc.kind, error_detail=exc.detail
         )
         text = error_message(exc.kind, exc.params, lang)
         return _error_bubbles(text, 422, user_text=request.form.get("message", "").strip())
-    record = TurnRecord(model=found.chat_model.model)
+    model = app_services.chat_model
+    record = TurnRecord(model=model.model)
     request.environ[TURN_RECORD_KEY] = record
-    reader = UpstreamReader(
-        found.chat_model, messages, GenerationOptions.from_settings(found.settings)
+    body = stream_turn(
+        model, turn, app_services.options, lang=lang, pacing=app_services.pacing, record=record
     )
-    timing = Timing(found.settings.heartbeat_seconds, found.settings.loading_notice_seconds)
-    body = stream_turn(message, reader, TurnPartials(lang), record, timing)
     response = Response(stream_with_context(body), mimetype="text/event-stream")
     # No proxy, CDN or compressor may hold events back: each one is written and flushed alone.
     response.headers["Cache-Control"] = "no-cache"
@@ -118,8 +106,8 @@ def conversation() -> Response:
     """Re-render a conversation the browser saved, so a reload shows it as it was."""
     lang = language()
     try:
-        saved = read_saved_conversation(request.form, services().settings)
-    except InvalidRequestError:
+        saved = read_saved_conversation(request.form, services().limits)
+    except InputError:
         return _error_bubbles(translate("error.restore", lang), 422)
     bubbles = [
         finished_bubble(role=m.role.value, text=m.content, state=state, lang=lang)

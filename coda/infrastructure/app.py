@@ -1,4 +1,4 @@
-"""The composition root: settings, logging, the Ollama adapter, the blueprints and middleware."""
+"""The composition root: `create_app` reads as the list of coda's parts, each installing itself."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from coda.config import Settings
-from coda.frontend import EXTENSION_KEY, Services, blueprint
+from coda.frontend import EXTENSION_KEY, blueprint
 from coda.infrastructure import health, middleware
-from coda.infrastructure.identity_token import build_ollama_auth
+from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
 from coda.llm import ChatModel
@@ -35,10 +35,7 @@ def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None
         settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     if chat_model is None:
-        from coda.llm.ollama import OllamaChatModel
-
-        auth = build_ollama_auth(settings.ollama_auth, settings.ollama_token_audience)
-        chat_model = OllamaChatModel(settings, auth=auth)
+        chat_model = build_chat_model(settings)
 
     app = Flask(
         "coda",
@@ -67,13 +64,11 @@ def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None
     # Cloud Run and compose terminate TLS one hop in front: trust exactly that one proxy.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     CSRFProtect(app)
-    app.extensions[EXTENSION_KEY] = Services(settings=settings, chat_model=chat_model)
-    app.extensions[health.READINESS_KEY] = health.CachedHealth(
-        chat_model.health, health.READY_CACHE_SECONDS
-    )
+    services = build_services(settings, chat_model)
+    app.extensions[EXTENSION_KEY] = services
     app.register_blueprint(blueprint)
-    app.register_blueprint(health.blueprint)
+    health.install(app, chat_model)
     middleware.install(app)
     if settings.warmup:
-        start_warmup(chat_model)
+        start_warmup(chat_model, services.options)
     return app

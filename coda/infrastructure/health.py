@@ -1,15 +1,15 @@
-"""Liveness and readiness: `/healthz` never calls out; `/readyz` asks Ollama, cached briefly."""
+"""Liveness and readiness: `/healthz` never calls out; `/readyz` asks the model server, cached."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from coda.frontend.context import services
-from coda.llm import Health
+from coda.llm import ChatModel, Health
 
 READY_CACHE_SECONDS = 5.0
 READINESS_KEY = "coda.readiness"
@@ -39,6 +39,21 @@ class CachedHealth:
             return self._value
 
 
+@dataclass(frozen=True)
+class Readiness:
+    """What `/readyz` reports on: the model, and its health cached for a few seconds."""
+
+    model: ChatModel
+    health: CachedHealth
+
+
+def install(app: Flask, chat_model: ChatModel) -> None:
+    """Register `/healthz` and `/readyz` on `app`, readiness asking `chat_model`."""
+    cached = CachedHealth(chat_model.health, READY_CACHE_SECONDS)
+    app.extensions[READINESS_KEY] = Readiness(chat_model, cached)
+    app.register_blueprint(blueprint)
+
+
 @blueprint.get("/healthz")
 def healthz() -> Response:
     """The process serves requests; says nothing about Ollama, so a slow model never restarts us."""
@@ -48,12 +63,11 @@ def healthz() -> Response:
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Ollama answers and has the model; 503 with what failed otherwise."""
-    found = services()
-    readiness: CachedHealth = current_app.extensions[READINESS_KEY]
-    health = readiness.get()
+    readiness: Readiness = current_app.extensions[READINESS_KEY]
+    health = readiness.health.get()
     body = {
         "ready": health.ready,
-        "model": found.chat_model.model,
+        "model": readiness.model.model,
         "ollama_reachable": health.reachable,
         "model_present": health.model_present,
     }

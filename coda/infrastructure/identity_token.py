@@ -20,8 +20,6 @@ import google.oauth2.id_token
 import httpx
 from google.auth.credentials import Credentials
 
-AUTH_MODES = ("none", "id-token")
-
 # Google ID tokens live one hour; refreshing five minutes early leaves room for clock skew and for a
 # long streamed answer that starts just before the token would have run out.
 DEFAULT_REFRESH_MARGIN_S = 300.0
@@ -112,12 +110,3 @@ def _utc_timestamp(moment: datetime) -> float:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def build_ollama_auth(mode: str, audience: str) -> httpx.Auth | None:
-    """The auth hook for the Ollama adapter: None for `none`, an ID-token auth for `id-token`."""
-    if mode == "none":
-        return None
-    if mode == "id-token":
-        return IdentityTokenAuth(audience)
-    raise ValueError(f"CODA_OLLAMA_AUTH must be one of {', '.join(AUTH_MODES)}, not {mode!r}")

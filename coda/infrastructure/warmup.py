@@ -6,18 +6,18 @@ import logging
 import threading
 import time
 
-from coda.llm import ChatModel, LLMError
+from coda.llm import ChatModel, GenerationOptions, LLMError
 
 logger = logging.getLogger(__name__)
 
 
-def start_warmup(model: ChatModel) -> threading.Thread:
+def start_warmup(model: ChatModel, options: GenerationOptions) -> threading.Thread:
     """Preload on a daemon thread; a failure is logged, never fatal: the app serves regardless."""
 
     def run() -> None:
         started = time.monotonic()
         try:
-            model.preload()
+            model.preload(options)
         except LLMError as exc:
             logger.warning("model warm-up failed", extra=exc.log_fields())
             return

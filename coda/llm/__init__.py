@@ -1,17 +1,29 @@
-"""The LLM port (types, protocol, errors, prompt building); adapters live in their own modules."""
+"""The LLM port: types, the `ChatModel` protocol, errors and prompt building, standard library only.
+
+Adapters sit beside the port, one module each (`coda.llm.ollama`); only the composition root
+(`coda.infrastructure`) imports them.
+"""
 
 from coda.llm.errors import (
     BusyError,
-    InvalidRequestError,
     LLMError,
     LLMTimeoutError,
     ModelNotFoundError,
+    RejectedError,
     StreamInterruptedError,
     UnavailableError,
 )
 from coda.llm.port import ChatModel
-from coda.llm.prompt import PromptLimits, build_messages, estimate_tokens, parse_history
-from coda.llm.types import Chunk, GenerationOptions, Health, Message, Role, Usage
+from coda.llm.prompt import PromptLimits, build_messages, estimate_tokens, history_budget
+from coda.llm.types import (
+    Chunk,
+    GenerationOptions,
+    Health,
+    Message,
+    Role,
+    ServerConfig,
+    Usage,
+)
 
 __all__ = [
     "BusyError",
@@ -19,17 +31,18 @@ __all__ = [
     "Chunk",
     "GenerationOptions",
     "Health",
-    "InvalidRequestError",
     "LLMError",
     "LLMTimeoutError",
     "Message",
     "ModelNotFoundError",
     "PromptLimits",
+    "RejectedError",
     "Role",
+    "ServerConfig",
     "StreamInterruptedError",
     "UnavailableError",
     "Usage",
     "build_messages",
     "estimate_tokens",
-    "parse_history",
+    "history_budget",
 ]

@@ -71,14 +71,11 @@ class StreamInterruptedError(LLMError):
     kind = "interrupted"
 
 
-class InvalidRequestError(LLMError):
-    """The request itself is wrong (empty, too long, forged history); nothing is sent upstream.
+class RejectedError(LLMError):
+    """The server refused the request as malformed (HTTP 400): retrying the same one cannot help.
 
-    `params["reason"]` says which rule failed, so the message can say what to change.
+    The user's own input is checked before anything is sent (`coda.frontend.posted_turn`), so this
+    means the server and the web tier disagree, e.g. on an option the server does not take.
     """
 
-    kind = "invalid_request"
-
-    def __init__(self, reason: str, detail: str, **params: Any) -> None:
-        super().__init__(detail, params={"reason": reason, **params})
-        self.reason = reason
+    kind = "rejected"

@@ -21,23 +21,32 @@ from typing import Any
 
 import backoff
 import httpx
-
 import ollama
-from coda.config import Settings
+
 from coda.llm.errors import (
     BusyError,
-    InvalidRequestError,
     LLMError,
     LLMTimeoutError,
     ModelNotFoundError,
+    RejectedError,
     StreamInterruptedError,
     UnavailableError,
 )
-from coda.llm.types import Chunk, GenerationOptions, Health, Message, Usage
+from coda.llm.types import Chunk, GenerationOptions, Health, Message, ServerConfig, Usage
 
 logger = logging.getLogger(__name__)
 
 RETRYABLE = (UnavailableError, BusyError)
+# What a call to Ollama can fail with; anything else is a bug and propagates as it is, for the web
+# tier to report as one (`coda.frontend.turn`).
+SERVER_FAILURES = (
+    LLMError,
+    ollama.ResponseError,
+    ollama.RequestError,
+    httpx.HTTPError,
+    ConnectionError,
+    ValueError,
+)
 NANOS = 1e9
 
 
@@ -46,13 +55,13 @@ class OllamaChatModel:
 
     def __init__(
         self,
-        settings: Settings,
+        server: ServerConfig,
         *,
         auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """`auth` adds credentials to every request (the Cloud Run identity token)."""
-        self._settings = settings
+        self._server = server
         extra: dict[str, Any] = {}
         if auth is not None:
             extra["auth"] = auth
@@ -61,23 +70,23 @@ class OllamaChatModel:
         # Streaming: the read timeout bounds the wait for the first token (which includes loading
         # the model) and any silence between tokens; the total is enforced per answer below.
         self._client = ollama.Client(
-            host=settings.ollama_host,
+            host=server.url,
             timeout=httpx.Timeout(
-                settings.first_token_timeout,
-                connect=settings.connect_timeout,
+                server.first_token_timeout,
+                connect=server.connect_timeout,
             ),
             **extra,
         )
         # Health checks must answer fast even while a long answer is streaming.
         self._control = ollama.Client(
-            host=settings.ollama_host,
-            timeout=httpx.Timeout(settings.connect_timeout),
+            host=server.url,
+            timeout=httpx.Timeout(server.connect_timeout),
             **extra,
         )
 
     @property
     def model(self) -> str:
-        return self._settings.model
+        return self._server.model
 
     def close(self) -> None:
         """Release pooled connections (at worker exit)."""
@@ -88,7 +97,7 @@ class OllamaChatModel:
         self, messages: Sequence[Message], options: GenerationOptions
     ) -> Generator[Chunk, None, None]:
         """Stream an answer; see the module docstring for how failures and closing behave."""
-        deadline = time.monotonic() + self._settings.total_timeout
+        deadline = time.monotonic() + self._server.total_timeout
         upstream, first = self._open(messages, options)
         sent_text = False
         try:
@@ -102,8 +111,8 @@ class OllamaChatModel:
                     return
                 if time.monotonic() > deadline:
                     raise LLMTimeoutError(
-                        f"answer took longer than {self._settings.total_timeout:g}s",
-                        params={"seconds": self._settings.total_timeout},
+                        f"answer took longer than {self._server.total_timeout:g}s",
+                        params={"seconds": self._server.total_timeout},
                     )
                 part = self._next(upstream, sent_text=sent_text)
             raise StreamInterruptedError("stream ended without a final chunk")
@@ -124,16 +133,15 @@ class OllamaChatModel:
             return Health(False, False, f"unexpected answer from the server: {type(exc).__name__}")
         return Health(True, True)
 
-    def preload(self) -> None:
+    def preload(self, options: GenerationOptions) -> None:
         """An empty chat loads the model with the same context size real requests use.
 
         Ollama reloads a model whose `num_ctx` changes, so a preload with other options would be
         wasted: it must send the options every answer sends.
         """
-        options = to_ollama_options(GenerationOptions.from_settings(self._settings))
         try:
-            self._client.chat(model=self.model, messages=[], options=options)
-        except Exception as exc:
+            self._client.chat(model=self.model, messages=[], options=to_ollama_options(options))
+        except SERVER_FAILURES as exc:
             raise _translate(exc, sent_text=False, model=self.model) from exc
 
     def _open(
@@ -146,8 +154,8 @@ class OllamaChatModel:
         @backoff.on_exception(
             backoff.expo,
             RETRYABLE,
-            max_tries=self._settings.retry_attempts,
-            max_time=self._settings.retry_max_seconds,
+            max_tries=self._server.retry_attempts,
+            max_time=self._server.retry_max_seconds,
             factor=0.5,
             max_value=4,
             on_backoff=_log_retry,
@@ -156,7 +164,6 @@ class OllamaChatModel:
         def attempt() -> tuple[Iterator[ollama.ChatResponse], ollama.ChatResponse | None]:
             nonlocal tries
             tries += 1
-            upstream: Iterator[ollama.ChatResponse] | None = None
             try:
                 upstream = self._client.chat(
                     model=self.model,
@@ -165,9 +172,7 @@ class OllamaChatModel:
                     stream=True,
                 )
                 return upstream, next(upstream, None)
-            except Exception as exc:
-                if upstream is not None:
-                    _close(upstream)
+            except SERVER_FAILURES as exc:
                 error = _translate(exc, sent_text=False, model=self.model)
                 error.attempts = tries
                 raise error from exc
@@ -179,7 +184,7 @@ class OllamaChatModel:
     ) -> ollama.ChatResponse | None:
         try:
             return next(upstream, None)
-        except Exception as exc:
+        except SERVER_FAILURES as exc:
             raise _translate(exc, sent_text=sent_text, model=self.model) from exc
 
 
@@ -215,7 +220,7 @@ def _to_chunk(part: ollama.ChatResponse, model: str) -> Chunk:
     return Chunk(text, usage)
 
 
-def _translate(exc: BaseException, *, sent_text: bool, model: str) -> LLMError:
+def _translate(exc: Exception, *, sent_text: bool, model: str) -> LLMError:
     """Map the client's and httpx's exceptions to ours; the single place that knows both."""
     if isinstance(exc, LLMError):
         return exc
@@ -228,7 +233,7 @@ def _translate(exc: BaseException, *, sent_text: bool, model: str) -> LLMError:
         if status in (429, 503):
             return BusyError(detail, upstream_status=status)
         if status == 400:
-            return InvalidRequestError("upstream_rejected", detail)
+            return RejectedError(detail, upstream_status=400)
         if status == -1 and sent_text:
             return StreamInterruptedError(detail)
         return UnavailableError(detail, upstream_status=None if status == -1 else status)
@@ -236,11 +241,8 @@ def _translate(exc: BaseException, *, sent_text: bool, model: str) -> LLMError:
         return LLMTimeoutError(f"{name}: no data from ollama within the read timeout")
     if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
         return UnavailableError(f"{name}: cannot connect to ollama")
-    if isinstance(exc, httpx.HTTPError):
-        if sent_text:
-            return StreamInterruptedError(f"{name}: {exc}")
-        return UnavailableError(f"{name}: {exc}")
-    if isinstance(exc, ValueError) and sent_text:  # a truncated JSON line mid-stream
+    # Any other transport failure, or a body the client cannot parse (a truncated JSON line).
+    if sent_text:
         return StreamInterruptedError(f"{name}: {exc}")
     return UnavailableError(f"{name}: {exc}")
 

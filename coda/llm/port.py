@@ -19,9 +19,11 @@ class ChatModel(Protocol):
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions
     ) -> Generator[Chunk, None, None]:
-        """Stream an answer; closing the generator must stop the generation upstream.
+        """Stream an answer whose last chunk carries `usage`; closing it stops the generation.
 
-        Raises `coda.llm.errors.LLMError` subclasses only, never a client library's exception.
+        Raises `coda.llm.errors.LLMError` subclasses only, never a client library's exception; a
+        stream that ends without usage is the adapter's to report (as an interruption), so callers
+        may rely on seeing usage or an error.
         """
         ...
 
@@ -29,6 +31,10 @@ class ChatModel(Protocol):
         """Say whether the server answers and has the model, without generating anything."""
         ...
 
-    def preload(self) -> None:
-        """Load the model into memory so the first user does not wait for a cold start."""
+    def preload(self, options: GenerationOptions) -> None:
+        """Load the model as answers with `options` will use it, so no user waits for the load."""
+        ...
+
+    def close(self) -> None:
+        """Release pooled connections (at worker exit)."""
         ...

@@ -1,7 +1,8 @@
-"""Turning what a browser posts into the messages sent to the model.
+"""The messages sent to the model: the server's system prompt, the history that fits, the question.
 
-The server owns the system prompt and decides what history fits: a client can only offer user and
-assistant turns, and anything malformed is refused before a single byte goes upstream.
+The server owns the system prompt and decides what history fits the context window. The input has
+been validated by the web tier before it gets here (`coda.frontend.posted_turn`); this module only
+measures and trims.
 """
 
 from __future__ import annotations
@@ -9,34 +10,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from coda.config import Settings
-from coda.llm.errors import InvalidRequestError
 from coda.llm.types import Message, Role
 
 # Tokens a chat template adds around each message (role markers, separators).
 MESSAGE_OVERHEAD_TOKENS = 4
-CLIENT_ROLES = frozenset({Role.USER.value, Role.ASSISTANT.value})
 
 
 @dataclass(frozen=True, kw_only=True)
 class PromptLimits:
-    """The size rules for one turn, taken from settings."""
+    """The size rules for one turn: what a user may send, and what the model may be sent."""
 
     max_message_chars: int
     max_history_messages: int
     max_history_chars: int
     context_length: int
     max_tokens: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PromptLimits:
-        return cls(
-            max_message_chars=settings.max_message_chars,
-            max_history_messages=settings.max_history_messages,
-            max_history_chars=settings.max_history_chars,
-            context_length=settings.context_length,
-            max_tokens=settings.max_tokens,
-        )
 
 
 def estimate_tokens(text: str) -> int:
@@ -50,71 +38,31 @@ def estimate_tokens(text: str) -> int:
     return (ascii_chars + 3) // 4 + (len(text) - ascii_chars) + MESSAGE_OVERHEAD_TOKENS
 
 
-def parse_history(raw: object, limits: PromptLimits) -> list[Message]:
-    """Validate client-sent history: a list of {role, content} with user/assistant roles only."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise InvalidRequestError("bad_history", "history is not a list")
-    history: list[Message] = []
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict) or set(item) - {"role", "content"}:
-            raise InvalidRequestError("bad_history", f"history[{index}] is not a message object")
-        role, content = item.get("role"), item.get("content")
-        if role not in CLIENT_ROLES:
-            raise InvalidRequestError("bad_history", f"history[{index}] has role {role!r}")
-        if not isinstance(content, str):
-            raise InvalidRequestError("bad_history", f"history[{index}] content is not text")
-        if len(content) > limits.max_history_chars:
-            raise InvalidRequestError(
-                "bad_history", f"history[{index}] is {len(content)} characters long"
-            )
-        history.append(Message(Role(role), content))
-    return history
+def history_budget(system_prompt: str, question: str, limits: PromptLimits) -> int:
+    """Tokens left for earlier turns once the system prompt, the question and the answer fit.
 
-
-def validate_message(text: str, limits: PromptLimits) -> str:
-    """The new user message: not blank, not over the limit. Returns it stripped."""
-    stripped = text.strip()
-    if not stripped:
-        raise InvalidRequestError("empty", "message is empty")
-    if len(stripped) > limits.max_message_chars:
-        raise InvalidRequestError(
-            "message_too_long",
-            f"message is {len(stripped)} characters long",
-            limit=limits.max_message_chars,
-            length=len(stripped),
-        )
-    return stripped
+    Negative when the question alone does not fit: the caller refuses it before building a prompt.
+    """
+    return (
+        limits.context_length
+        - limits.max_tokens
+        - estimate_tokens(system_prompt)
+        - estimate_tokens(question)
+    )
 
 
 def build_messages(
     system_prompt: str,
     history: Sequence[Message],
-    message: str,
+    question: str,
     limits: PromptLimits,
 ) -> list[Message]:
-    """System prompt + as much recent history as fits + the new message.
+    """System prompt + as much recent history as fits + the question.
 
     History is dropped oldest-first until it fits the message count, character and token budgets;
     the kept part never starts with an assistant turn, which would read as the model talking first.
     """
-    text = validate_message(message, limits)
-    system = Message(Role.SYSTEM, system_prompt)
-    question = Message(Role.USER, text)
-    budget = (
-        limits.context_length
-        - limits.max_tokens
-        - estimate_tokens(system.content)
-        - estimate_tokens(question.content)
-    )
-    if budget < 0:
-        raise InvalidRequestError(
-            "message_too_long",
-            f"message needs ~{estimate_tokens(text)} tokens, more than the context allows",
-            limit=limits.max_message_chars,
-            length=len(text),
-        )
+    budget = history_budget(system_prompt, question, limits)
     kept: list[Message] = []
     chars = 0
     for turn in reversed(history):
@@ -131,4 +79,4 @@ def build_messages(
     kept.reverse()
     while kept and kept[0].role is Role.ASSISTANT:
         kept.pop(0)
-    return [system, *kept, question]
+    return [Message(Role.SYSTEM, system_prompt), *kept, Message(Role.USER, question)]

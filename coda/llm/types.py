@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from coda.config import Settings
-
 
 class Role(StrEnum):
     """Who said a message; `system` is only ever written by the server."""
@@ -26,7 +24,7 @@ class Message:
 
 @dataclass(frozen=True, kw_only=True)
 class GenerationOptions:
-    """Sampling and length limits for one answer."""
+    """Sampling and length limits for one answer; callers vary fields with `dataclasses.replace`."""
 
     temperature: float
     top_p: float
@@ -35,17 +33,23 @@ class GenerationOptions:
     context_length: int
     seed: int | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GenerationOptions:
-        """The configured defaults; callers override single fields with `dataclasses.replace`."""
-        return cls(
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            top_k=settings.top_k,
-            max_tokens=settings.max_tokens,
-            context_length=settings.context_length,
-            seed=settings.seed,
-        )
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """Where an adapter finds its model server and how long it may wait: every wait is bounded.
+
+    `first_token_timeout` bounds any silence, loading the model included; `total_timeout` one whole
+    answer. Retries happen only before the first token, within `retry_attempts` and
+    `retry_max_seconds`.
+    """
+
+    url: str
+    model: str
+    connect_timeout: float
+    first_token_timeout: float
+    total_timeout: float
+    retry_attempts: int
+    retry_max_seconds: float
 
 
 @dataclass(frozen=True, kw_only=True)

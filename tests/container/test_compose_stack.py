@@ -17,10 +17,8 @@ images podman has (for a machine that can pull the official ones).
 
 from __future__ import annotations
 
-import html
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,7 +30,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.html import csrf_token, parse
 from tests.support.ollama_server import TEST_MODEL, cache_dir, free_port, small_model_gguf
+from tests.support.sse import events
 
 pytestmark = pytest.mark.container
 
@@ -219,29 +219,6 @@ def stack(images: None) -> Iterator[Stack]:
         _log("compose stack torn down")
 
 
-def _read_sse(response: httpx.Response) -> list[tuple[str, str]]:
-    """(event, data) pairs of a text/event-stream, read until the `done` event or the end."""
-    events: list[tuple[str, str]] = []
-    event, data = "message", list[str]()
-    for line in response.iter_lines():
-        if line == "":
-            if data:
-                events.append((event, "\n".join(data)))
-                if event == "done":
-                    break
-            event, data = "message", []
-        elif line.startswith("event:"):
-            event = line[len("event:") :].strip()
-        elif line.startswith("data:"):
-            data.append(line[len("data:") :].removeprefix(" "))
-    return events
-
-
-def _text(fragment: str) -> str:
-    """The visible text of an HTML fragment."""
-    return html.unescape(re.sub(r"<[^>]+>", " ", fragment)).strip()
-
-
 def test_compose_stack_answers_a_question_with_a_streamed_answer(stack: Stack) -> None:
     deadline = time.monotonic() + HEALTHY_TIMEOUT_S
     _log(f"ollama healthy after {stack.wait_healthy('ollama', deadline):.0f} s")
@@ -251,25 +228,24 @@ def test_compose_stack_answers_a_question_with_a_streamed_answer(stack: Stack) -
         assert client.get("/healthz").status_code == 200
         page = client.get("/")
         assert page.status_code == 200
-        match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.text)
-        assert match, "the chat page carries no CSRF token"
+        token = csrf_token(page.text)
 
         started = time.monotonic()
         with client.stream(
             "POST",
             "/chat",
             data={"message": QUESTION, "history": json.dumps([])},
-            headers={"X-CSRFToken": html.unescape(match.group(1)), "HX-Request": "true"},
+            headers={"X-CSRFToken": token, "HX-Request": "true"},
             timeout=httpx.Timeout(30, read=ANSWER_TIMEOUT_S),
         ) as response:
             assert response.status_code == 200, response.read().decode(errors="replace")
             assert response.headers["content-type"].startswith("text/event-stream")
-            events = _read_sse(response)
+            received = list(events(response.iter_text()))
 
-    names = [name for name, _ in events]
-    _log(f"answer streamed in {time.monotonic() - started:.1f} s as {len(events)} events")
+    names = [e.name for e in received if e.name != ":"]
+    _log(f"answer streamed in {time.monotonic() - started:.1f} s as {len(names)} events")
     assert names, "the stream carried no events"
     assert names[-1] == "done", f"the stream ended without a done event: {names}"
-    assert "error" not in names, f"the stream reported an error: {events}"
-    answer = " ".join(_text(data) for name, data in events if name != "done")
-    assert answer.strip(), f"no answer text in the stream: {events}"
+    assert "error" not in names, f"the stream reported an error: {received}"
+    answer = " ".join(parse(e.data).get_text() for e in received if e.name is None)
+    assert answer.strip(), f"no answer text in the stream: {received}"

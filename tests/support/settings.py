@@ -1,4 +1,4 @@
-"""Settings for tests that talk to the real test model."""
+"""Settings for tests: the web tier over a stub model; short answers from the real test model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,29 @@ from dataclasses import replace
 from typing import Any
 
 from coda.config import Settings
+from coda.llm import PromptLimits
 from tests.support.ollama_server import TEST_MODEL
+
+# The web tier's unit tests: small limits to hit, short pacing so notices come quickly.
+WEB_SETTINGS = Settings(
+    model="stub:1",
+    log_format="text",
+    secret_key="test-secret",
+    max_message_chars=50,
+    max_body_bytes=4096,
+    heartbeat_seconds=0.5,
+    loading_notice_seconds=0.3,
+)
+
+
+# Prompt building and input reading: small enough to trim and to refuse by hand.
+PROMPT_LIMITS = PromptLimits(
+    max_message_chars=100,
+    max_history_messages=10,
+    max_history_chars=1000,
+    context_length=2048,
+    max_tokens=512,
+)
 
 
 def make_settings(host: str, **overrides: Any) -> Settings:

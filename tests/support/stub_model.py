@@ -62,5 +62,8 @@ class StubModel:
         self.health_calls += 1
         return self.health_result
 
-    def preload(self) -> None:
+    def preload(self, options: GenerationOptions) -> None:
         self.preloaded.set()
+
+    def close(self) -> None:
+        """Nothing pooled to release."""

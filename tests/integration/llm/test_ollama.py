@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
+from coda.infrastructure.bootstrap import generation_options
 from coda.llm import (
     Chunk,
     GenerationOptions,
@@ -19,27 +18,11 @@ from coda.llm import (
     UnavailableError,
 )
 from coda.llm.ollama import OllamaChatModel
+from tests.support.factories import ModelFactory
 from tests.support.ollama_server import OllamaServer
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.integration
-
-ModelFactory = Callable[..., OllamaChatModel]
-
-
-@pytest.fixture
-def chat_model() -> Iterator[ModelFactory]:
-    """Builds adapters from `make_settings` arguments and closes their connection pools after."""
-    made: list[OllamaChatModel] = []
-
-    def build(host: str, **overrides: Any) -> OllamaChatModel:
-        made.append(OllamaChatModel(make_settings(host, **overrides)))
-        return made[-1]
-
-    yield build
-    for model in made:
-        model.close()
-
 
 QUESTION = [
     Message(Role.SYSTEM, "You are a helpful assistant."),
@@ -144,9 +127,7 @@ def test_closing_a_stream_early_returns_promptly_and_frees_the_server(
     model = chat_model(ollama_server.host)
     long_answer = model.stream(
         [Message(Role.USER, "Count from 1 to 1000, one number per line.")],
-        replace(
-            GenerationOptions.from_settings(make_settings(ollama_server.host)), max_tokens=4000
-        ),
+        replace(generation_options(make_settings(ollama_server.host)), max_tokens=4000),
     )
     next(long_answer)
 

@@ -8,19 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from coda.config import Settings
 from coda.infrastructure.app import create_app
+from tests.support.settings import WEB_SETTINGS
 from tests.support.stub_model import StubModel
-
-SETTINGS = Settings(
-    model="stub:1",
-    log_format="text",
-    secret_key="test-secret",
-    max_message_chars=50,
-    max_body_bytes=4096,
-    heartbeat_seconds=0.5,
-    loading_notice_seconds=0.3,
-)
 
 
 @pytest.fixture
@@ -30,7 +20,7 @@ def stub() -> StubModel:
 
 @pytest.fixture
 def app(stub: StubModel) -> Flask:
-    app = create_app(SETTINGS, chat_model=stub)
+    app = create_app(WEB_SETTINGS, chat_model=stub)
     app.config["WTF_CSRF_ENABLED"] = False
     return app
 

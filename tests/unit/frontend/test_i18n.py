@@ -6,12 +6,13 @@ import pytest
 from flask import Flask
 
 from coda.frontend.i18n import CATALOGUE, LANG_COOKIE, error_message, pick_language, translate
+from coda.frontend.posted_turn import InputError
 from coda.llm import (
     BusyError,
-    InvalidRequestError,
     LLMError,
     LLMTimeoutError,
     ModelNotFoundError,
+    RejectedError,
     StreamInterruptedError,
     UnavailableError,
 )
@@ -32,13 +33,13 @@ def test_every_message_exists_in_both_languages() -> None:
         LLMTimeoutError("x"),
         StreamInterruptedError("x"),
         LLMError("x"),
-        InvalidRequestError("empty", "x"),
-        InvalidRequestError("message_too_long", "x", limit=10, length=12),
-        InvalidRequestError("bad_history", "x"),
-        InvalidRequestError("upstream_rejected", "x"),
+        RejectedError("x"),
+        InputError("empty", "x"),
+        InputError("message_too_long", "x", limit=10, length=12),
+        InputError("bad_history", "x"),
     ],
 )
-def test_every_error_kind_has_its_own_message(error: LLMError) -> None:
+def test_every_error_kind_has_its_own_message(error: LLMError | InputError) -> None:
     ja = error_message(error.kind, error.params, "ja")
     en = error_message(error.kind, error.params, "en")
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import html
 import json
-import re
 import time
 
 import pytest
@@ -12,35 +10,40 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from coda.llm import StreamInterruptedError, UnavailableError
+from tests.support.client import post_turn
+from tests.support.html import attr, bubbles, one, partials
 from tests.support.sse import Event, events
 from tests.support.stub_model import StubModel
 
-APPENDED = re.compile(
-    r'<hx-partial hx-target="#turn-[0-9a-f]+-body" hx-swap="beforeend">(.*?)</hx-partial>', re.S
-)
 
-
-def turn(client: FlaskClient, message: str = "hi") -> list[Event]:
-    response = client.post("/chat", data={"message": message}, buffered=False)
-    try:
-        return list(events(response.response))
-    finally:
-        response.close()
+def appended(event: Event) -> list[str]:
+    """The text an event appends to the answer's body, as the browser will show it."""
+    return [p.get_text() for p in partials(event.data, "beforeend", "-body")]
 
 
 def streamed_text(received: list[Event]) -> str:
-    return "".join(html.unescape(m) for e in received for m in APPENDED.findall(e.data))
+    return "".join(text for e in received for text in appended(e))
+
+
+def final_bubble(event: Event) -> tuple[str, str]:
+    """The bubble that replaces the streaming one whole: (its state, its HTML)."""
+    (replacement,) = partials(event.data, "outerHTML")
+    (answer,) = bubbles(str(replacement), "assistant")
+    return attr(answer, "data-state"), str(answer)
 
 
 def test_opening_event_appends_both_bubbles(client: FlaskClient) -> None:
-    first = turn(client, "<i>質問</i>")[0]
+    first = post_turn(client, "<i>質問</i>")[0]
 
     assert first.name is None
-    assert 'data-role="user"' in first.data
-    assert "&lt;i&gt;質問&lt;/i&gt;" in first.data
-    assert 'data-role="assistant" data-state="streaming"' in first.data
-    assert 'aria-live="polite"' in first.data
-    assert "hx-ignore" in first.data
+    (question,) = bubbles(first.data, "user")
+    (answer,) = bubbles(first.data, "assistant")
+    assert one(question, ".message-body").get_text() == "<i>質問</i>"
+    assert one(question, ".message-body").find("i") is None
+    assert attr(answer, "data-state") == "streaming"
+    body = one(answer, ".message-body")
+    assert attr(body, "aria-live") == "polite"
+    assert body.has_attr("hx-ignore")
 
 
 def test_text_with_html_and_newlines_streams_escaped_and_intact(
@@ -48,7 +51,7 @@ def test_text_with_html_and_newlines_streams_escaped_and_intact(
 ) -> None:
     stub.texts = ["<script>alert(1)</script>\n", "二行目\n\n", '"&amp;"']
 
-    received = turn(client)
+    received = post_turn(client)
 
     assert streamed_text(received) == '<script>alert(1)</script>\n二行目\n\n"&amp;"'
     swapped = [e.data for e in received if e.name is None]  # `done` carries JSON, never swapped
@@ -58,16 +61,16 @@ def test_text_with_html_and_newlines_streams_escaped_and_intact(
 def test_answer_ends_as_markdown_with_usage_then_done(client: FlaskClient, stub: StubModel) -> None:
     stub.texts = ["**太字**", "\n```python\nx = 1\n```"]
 
-    *_, final, done = turn(client)
+    *_, final, done = post_turn(client)
 
-    assert 'hx-swap="outerHTML"' in final.data
-    assert 'data-state="done"' in final.data
-    assert "<strong>太字</strong>" in final.data
-    assert 'class="copy-code"' in final.data
-    assert 'class="message-meta"' in final.data
-    assert "stub:1" in final.data
-    assert "12" in final.data
-    assert "42.5" in final.data
+    state, answer = final_bubble(final)
+    assert state == "done"
+    assert one(answer, ".message-body strong").get_text() == "太字"
+    assert one(answer, ".code-block button.copy-code")
+    meta = one(answer, ".message-meta").get_text()
+    assert "stub:1" in meta
+    assert "12" in meta
+    assert "42.5" in meta
     assert done.name == "done"
     assert json.loads(done.data)["content"] == "**太字**\n```python\nx = 1\n```"
 
@@ -78,12 +81,12 @@ def test_failure_mid_answer_keeps_the_partial_text_and_ends_with_error(
     stub.texts = ["途中まで"]
     stub.error = StreamInterruptedError("connection reset")
 
-    *_, final, last = turn(client)
+    *_, final, last = post_turn(client)
 
-    assert 'data-state="error"' in final.data
-    assert "途中まで" in final.data
-    assert 'class="message-error"' in final.data
-    assert "回答の途中で接続が切れました" in final.data
+    state, answer = final_bubble(final)
+    assert state == "error"
+    assert one(answer, ".message-body").get_text().strip() == "途中まで"
+    assert "回答の途中で接続が切れました" in one(answer, ".message-error").get_text()
     assert last.name == "error"
     assert json.loads(last.data)["content"] == "途中まで"
 
@@ -94,9 +97,11 @@ def test_failure_before_any_text_shows_its_own_message(
     stub.texts = []
     stub.error = UnavailableError("refused")
 
-    *_, final, last = turn(client)
+    *_, final, last = post_turn(client)
 
-    assert "接続できません" in final.data
+    state, answer = final_bubble(final)
+    assert state == "error"
+    assert "接続できません" in one(answer, ".message-error").get_text()
     assert last.name == "error"
 
 
@@ -106,18 +111,23 @@ def test_a_bug_below_the_port_still_ends_with_a_message(
     stub.texts = ["a"]
     stub.error = ValueError("not an LLMError")  # type: ignore[assignment]
 
-    *_, final, last = turn(client)
+    *_, final, last = post_turn(client)
 
-    assert 'class="message-error"' in final.data
+    state, answer = final_bubble(final)
+    assert state == "error"
+    assert "予期しないエラー" in one(answer, ".message-error").get_text()
+    assert one(answer, ".message-body").get_text().strip() == "a"
     assert last.name == "error"
 
 
 def test_empty_answer_is_never_a_blank_bubble(client: FlaskClient, stub: StubModel) -> None:
     stub.texts = []
 
-    *_, final, done = turn(client)
+    *_, final, done = post_turn(client)
 
-    assert "空の回答" in final.data
+    state, answer = final_bubble(final)
+    assert state == "done"
+    assert "空の回答" in one(answer, ".message-error").get_text()
     assert done.name == "done"
 
 
@@ -126,15 +136,16 @@ def test_silent_model_gets_a_loading_notice_then_heartbeats(
 ) -> None:
     stub.first_delay = 1.2  # notice after 0.3 s, heartbeats every 0.5 s (conftest settings)
 
-    received = turn(client)
+    received = post_turn(client)
 
     names = [e.name for e in received]
-    notice = next(e for e in received if 'class="message-notice"' in e.data)
-    assert "モデルを読み込み中" in notice.data
+    notice = next(e for e in received if partials(e.data, "innerHTML", "-notice"))
+    assert "モデルを読み込み中" in one(notice.data, ".message-notice").get_text()
     assert names.index(None, 1) == received.index(notice)
     assert ":" in names
-    first_text = next(e for e in received if APPENDED.search(e.data))
-    assert '-notice" hx-swap="innerHTML"></hx-partial>' in first_text.data
+    first_text = next(e for e in received if appended(e))
+    (cleared,) = partials(first_text.data, "innerHTML", "-notice")
+    assert cleared.get_text() == ""
 
 
 def test_closing_the_stream_closes_the_model_generator(
@@ -159,7 +170,7 @@ def test_access_log_line_describes_the_answer(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level("INFO", logger="coda.access"):
-        turn(client)
+        post_turn(client)
         time.sleep(0)
 
     (line,) = [r for r in caplog.records if r.name == "coda.access"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -11,43 +11,28 @@ from flask.testing import FlaskClient
 
 from coda.frontend.i18n import LANG_COOKIE
 from coda.infrastructure.app import create_app
+from tests.support.html import attr, bubbles, csrf_token, one, parse, top_level
+from tests.support.settings import WEB_SETTINGS
 from tests.support.sse import events
 from tests.support.stub_model import StubModel
-from tests.unit.frontend.conftest import SETTINGS
-
-
-class Elements(HTMLParser):
-    """Every start tag with its attributes, to assert on the DOM contract."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.found: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.found.append((tag, dict(attrs)))
-
-    def by_id(self, id_: str) -> dict[str, str | None]:
-        return next(attrs for _, attrs in self.found if attrs.get("id") == id_)
 
 
 def test_page_carries_the_dom_contract(client: FlaskClient) -> None:
     response = client.get("/")
-    page = Elements(response.get_data(as_text=True))
+    html = response.get_data(as_text=True)
+    page = parse(html)
 
     assert response.status_code == 200
-    html_attrs = next(attrs for tag, attrs in page.found if tag == "html")
-    assert html_attrs["lang"] == "ja"
-    assert any(tag == "meta" and a.get("name") == "csrf-token" for tag, a in page.found)
-    assert page.by_id("chat-form")["hx-post"] == "/chat"
-    assert page.by_id("message")["name"] == "message"
-    assert page.by_id("send")["type"] == "submit"
-    assert "hidden" in page.by_id("stop")
-    assert page.by_id("new-chat")
-    assert page.by_id("messages")
-    assert "stub:1" in response.get_data(as_text=True)
-    langs = {a.get("data-lang") for _, a in page.found} - {None}
-    assert langs == {"ja", "en"}
+    assert attr(one(page, "html"), "lang") == "ja"
+    assert csrf_token(html)
+    assert attr(one(page, "#chat-form"), "hx-post") == "/chat"
+    assert attr(one(page, "#message"), "name") == "message"
+    assert attr(one(page, "#send"), "type") == "submit"
+    assert one(page, "#stop").has_attr("hidden")
+    assert one(page, "#new-chat")
+    assert one(page, "#messages")
+    assert "stub:1" in one(page, "#model-notice").get_text()
+    assert {attr(a, "data-lang") for a in page.select("[data-lang]")} == {"ja", "en"}
 
 
 def test_full_page_by_default_partial_for_htmx_but_not_on_history_restore(
@@ -58,7 +43,7 @@ def test_full_page_by_default_partial_for_htmx_but_not_on_history_restore(
     restore = client.get("/", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
 
     assert page.get_data(as_text=True).startswith("<!doctype html>")
-    assert partial.get_data(as_text=True).lstrip().startswith('<div id="messages"')
+    assert [attr(e, "id") for e in top_level(partial.get_data(as_text=True))] == ["messages"]
     assert restore.get_data(as_text=True).startswith("<!doctype html>")
     for response in (page, partial, restore):
         assert "HX-Request" in response.headers["Vary"]
@@ -69,25 +54,23 @@ def test_language_switch_is_remembered(client: FlaskClient) -> None:
 
     assert switched.status_code == 302
     assert f"{LANG_COOKIE}=en" in switched.headers["Set-Cookie"]
-    page = client.get("/").get_data(as_text=True)
-    assert '<html lang="en">' in page
-    assert "New chat" in page
+    page = parse(client.get("/").get_data(as_text=True))
+    assert attr(one(page, "html"), "lang") == "en"
+    assert one(page, "#new-chat").get_text() == "New chat"
 
 
 def test_browser_language_decides_on_first_visit(client: FlaskClient) -> None:
     page = client.get("/", headers={"Accept-Language": "en-GB,en;q=0.8"}).get_data(as_text=True)
 
-    assert '<html lang="en">' in page
+    assert attr(one(page, "html"), "lang") == "en"
 
 
 def test_model_notice_shows_in_the_footer(stub: StubModel) -> None:
-    from dataclasses import replace
-
-    app = create_app(replace(SETTINGS, model_notice="small test model"), chat_model=stub)
+    app = create_app(replace(WEB_SETTINGS, model_notice="small test model"), chat_model=stub)
 
     page = app.test_client().get("/").get_data(as_text=True)
 
-    assert "small test model" in page
+    assert "small test model" in one(page, "#model-notice").get_text()
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz", "/static/coda.css", "/lang/en"])
@@ -111,9 +94,8 @@ def test_empty_message_is_refused_with_a_message_and_nothing_sent(
     response = client.post("/chat", data={"message": "   ", "history": "[]"})
 
     assert response.status_code == 422
-    body = response.get_data(as_text=True)
-    assert 'class="message-error"' in body
-    assert "メッセージが空です" in body
+    (answer,) = bubbles(response.get_data(as_text=True), "assistant")
+    assert "メッセージが空です" in one(answer, ".message-error").get_text()
     assert stub.received == []
 
 
@@ -123,7 +105,8 @@ def test_too_long_message_says_the_limit_in_english_when_chosen(client: FlaskCli
     response = client.post("/chat", data={"message": "x" * 51})
 
     assert response.status_code == 422
-    assert "Keep it within 50" in response.get_data(as_text=True)
+    (answer,) = bubbles(response.get_data(as_text=True), "assistant")
+    assert "Keep it within 50" in one(answer, ".message-error").get_text()
 
 
 @pytest.mark.parametrize(
@@ -141,7 +124,8 @@ def test_forged_or_broken_history_is_refused(
     response = client.post("/chat", data={"message": "hi", "history": history})
 
     assert response.status_code == 422
-    assert "履歴" in response.get_data(as_text=True)
+    (answer,) = bubbles(response.get_data(as_text=True), "assistant")
+    assert "履歴" in one(answer, ".message-error").get_text()
     assert stub.received == []
 
 
@@ -157,7 +141,7 @@ def test_system_prompt_comes_from_the_server_only(client: FlaskClient, stub: Stu
 
     (messages,) = stub.received
     assert [m.role.value for m in messages] == ["system", "user", "assistant", "user"]
-    assert messages[0].content == SETTINGS.system_prompt
+    assert messages[0].content == WEB_SETTINGS.system_prompt
     assert messages[-1].content == "次"
 
 
@@ -165,26 +149,26 @@ def test_oversized_body_gets_413_with_a_message(client: FlaskClient) -> None:
     response = client.post("/chat", data={"message": "あ" * 5000})
 
     assert response.status_code == 413
-    assert "送信内容が大きすぎます" in response.get_data(as_text=True)
+    (answer,) = bubbles(response.get_data(as_text=True), "assistant")
+    assert "送信内容が大きすぎます" in one(answer, ".message-error").get_text()
 
 
 def test_post_without_csrf_token_is_rejected_with_a_reload_message(stub: StubModel) -> None:
-    app = create_app(SETTINGS, chat_model=stub)
+    app = create_app(WEB_SETTINGS, chat_model=stub)
     client = app.test_client()
 
     response = client.post("/chat", data={"message": "hi"})
 
     assert response.status_code == 400
-    assert "再読み込み" in response.get_data(as_text=True)
+    (answer,) = bubbles(response.get_data(as_text=True), "assistant")
+    assert "再読み込み" in one(answer, ".message-error").get_text()
     assert stub.received == []
 
 
 def test_post_with_the_page_token_in_the_header_is_accepted(stub: StubModel) -> None:
-    app = create_app(SETTINGS, chat_model=stub)
+    app = create_app(WEB_SETTINGS, chat_model=stub)
     client = app.test_client()
-    page = Elements(client.get("/").get_data(as_text=True))
-    token = next(a["content"] for t, a in page.found if a.get("name") == "csrf-token")
-    assert token
+    token = csrf_token(client.get("/").get_data(as_text=True))
 
     response = client.post("/chat", data={"message": "hi"}, headers={"X-CSRFToken": token})
 
@@ -203,17 +187,21 @@ def test_saved_conversation_is_rendered_back(client: FlaskClient) -> None:
     html = response.get_data(as_text=True)
 
     assert response.status_code == 200
-    assert "&lt;b&gt;質問&lt;/b&gt;" in html
-    assert "<strong>答え</strong>" in html
-    assert 'data-state="stopped"' in html
-    assert "停止しました" in html
+    (question,) = bubbles(html, "user")
+    (answer,) = bubbles(html, "assistant")
+    assert one(question, ".message-body").get_text() == "<b>質問</b>"
+    assert one(question, ".message-body").find("b") is None
+    assert one(answer, ".message-body strong").get_text() == "答え"
+    assert attr(answer, "data-state") == "stopped"
+    assert "停止しました" in one(answer, ".message-status").get_text()
 
 
 def test_unreadable_saved_conversation_says_so(client: FlaskClient) -> None:
     response = client.post("/conversation", data={"history": "[1, 2]"})
 
     assert response.status_code == 422
-    assert "復元できません" in response.get_data(as_text=True)
+    (answer,) = bubbles(response.get_data(as_text=True), "assistant")
+    assert "復元できません" in one(answer, ".message-error").get_text()
 
 
 def test_stream_of_a_turn(client: FlaskClient, app: Flask) -> None:

@@ -6,16 +6,13 @@ import subprocess
 import sys
 from dataclasses import replace
 
-import httpx
 import pytest
 
 import coda
 from coda.config import Settings
-from coda.infrastructure import app as app_module
 from coda.infrastructure.health import CachedHealth
 from coda.infrastructure.middleware import request_id_from
 from coda.llm import Health
-from coda.llm.ollama import OllamaChatModel
 from tests.support.stub_model import StubModel
 
 SETTINGS = Settings(model="stub:1", log_format="text", secret_key="k")
@@ -110,23 +107,6 @@ def test_no_warmup_by_default() -> None:
     coda.create_app(SETTINGS, chat_model=stub)
 
     assert not stub.preloaded.wait(0.2)
-
-
-def test_ollama_adapter_gets_the_identity_token_auth(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[tuple[str, str]] = []
-    marker = httpx.BasicAuth("u", "p")
-
-    def fake_build(mode: str, audience: str) -> httpx.Auth:
-        asked.append((mode, audience))
-        return marker
-
-    monkeypatch.setattr(app_module, "build_ollama_auth", fake_build)
-    settings = replace(SETTINGS, ollama_host="https://ollama.example", ollama_auth="id-token")
-
-    app = coda.create_app(settings)
-
-    assert asked == [("id-token", "https://ollama.example")]
-    assert isinstance(app.extensions["coda"].chat_model, OllamaChatModel)
 
 
 def test_importing_the_settings_does_not_import_flask() -> None:

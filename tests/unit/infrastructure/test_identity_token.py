@@ -18,11 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt
 
-from coda.infrastructure.identity_token import (
-    IdentityTokenAuth,
-    IdentityTokenError,
-    build_ollama_auth,
-)
+from coda.infrastructure.identity_token import IdentityTokenAuth, IdentityTokenError
 
 AUDIENCE = "https://ollama-abc123-an.a.run.app"
 SERVICE_ACCOUNT = "coda-web@example-project.iam.gserviceaccount.com"
@@ -284,21 +280,6 @@ def test_no_metadata_server_is_an_httpx_transport_error(
     assert ollama.seen == []
 
 
-def test_build_ollama_auth_is_off_by_default() -> None:
-    assert build_ollama_auth("none", AUDIENCE) is None
-
-
-def test_build_ollama_auth_id_token_targets_the_audience() -> None:
-    auth = build_ollama_auth("id-token", AUDIENCE)
-    assert isinstance(auth, IdentityTokenAuth)
-    assert auth.audience == AUDIENCE
-
-
-def test_build_ollama_auth_rejects_unknown_modes() -> None:
-    with pytest.raises(ValueError, match="CODA_OLLAMA_AUTH"):
-        build_ollama_auth("oauth", AUDIENCE)
-
-
-def test_id_token_mode_needs_an_audience() -> None:
+def test_an_identity_token_needs_an_audience() -> None:
     with pytest.raises(ValueError, match="audience"):
-        build_ollama_auth("id-token", "")
+        IdentityTokenAuth("")

@@ -7,8 +7,6 @@ instance A handed out exactly when both have the same key.
 
 from __future__ import annotations
 
-import html
-import re
 from dataclasses import replace
 
 from flask import Flask
@@ -16,6 +14,7 @@ from flask.testing import FlaskClient
 
 from coda.config import Settings
 from coda.infrastructure.app import create_app
+from tests.support.html import csrf_token
 from tests.support.stub_model import StubModel
 
 SETTINGS = Settings(model="stub:1", log_format="text", secret_key="")
@@ -26,11 +25,10 @@ def _page_token_and_cookie(app: Flask) -> tuple[str, str]:
     client = app.test_client()
     page = client.get("/")
     assert page.status_code == 200
-    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page.get_data(as_text=True))
-    assert match, "the page carries no CSRF token"
+    token = csrf_token(page.get_data(as_text=True))
     cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None, "the page set no session cookie"
-    return html.unescape(match.group(1)), cookie.value
+    return token, cookie.value
 
 
 def _post_turn(app: Flask, token: str, cookie: str) -> int:

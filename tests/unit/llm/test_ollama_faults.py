@@ -14,14 +14,14 @@ import httpx
 import pytest
 
 from coda.config import Settings
+from coda.infrastructure.bootstrap import generation_options, server_config
 from coda.llm import (
     BusyError,
     Chunk,
-    GenerationOptions,
-    InvalidRequestError,
     LLMTimeoutError,
     Message,
     ModelNotFoundError,
+    RejectedError,
     Role,
     StreamInterruptedError,
     UnavailableError,
@@ -29,7 +29,8 @@ from coda.llm import (
 from coda.llm.ollama import OllamaChatModel
 
 SETTINGS = Settings(model="m:1", retry_attempts=3, retry_max_seconds=5, connect_timeout=1)
-OPTIONS = GenerationOptions.from_settings(SETTINGS)
+SERVER = server_config(SETTINGS)
+OPTIONS = generation_options(SETTINGS)
 MESSAGES = [Message(Role.USER, "hi")]
 
 
@@ -80,7 +81,7 @@ def error_body(status: int, message: str) -> httpx.Response:
 
 
 def model_with(handler: Callable[[httpx.Request], httpx.Response]) -> OllamaChatModel:
-    return OllamaChatModel(SETTINGS, transport=httpx.MockTransport(handler))
+    return OllamaChatModel(SERVER, transport=httpx.MockTransport(handler))
 
 
 def test_usage_is_converted_from_nanoseconds() -> None:
@@ -218,13 +219,18 @@ def test_refused_connection_is_retried_then_unavailable() -> None:
     assert caught.value.log_fields()["attempts"] == 3
 
 
-def test_upstream_bad_request_is_an_invalid_request() -> None:
-    model = model_with(lambda _: error_body(400, "invalid options"))
+def test_upstream_bad_request_is_a_rejection_without_retry() -> None:
+    calls: list[int] = []
 
-    with pytest.raises(InvalidRequestError) as caught:
-        list(model.stream(MESSAGES, OPTIONS))
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return error_body(400, "invalid options")
 
-    assert caught.value.reason == "upstream_rejected"
+    with pytest.raises(RejectedError) as caught:
+        list(model_with(handler).stream(MESSAGES, OPTIONS))
+
+    assert caught.value.kind == "rejected"
+    assert len(calls) == 1
 
 
 def test_auth_hook_signs_every_request() -> None:
@@ -243,7 +249,7 @@ def test_auth_hook_signs_every_request() -> None:
             return httpx.Response(200, json=SHOW_BODY)
         return httpx.Response(200, content=DONE)
 
-    model = OllamaChatModel(SETTINGS, auth=Token(), transport=httpx.MockTransport(handler))
+    model = OllamaChatModel(SERVER, auth=Token(), transport=httpx.MockTransport(handler))
     list(model.stream(MESSAGES, OPTIONS))
     model.health()
 

@@ -1,0 +1,121 @@
+"""Reading what the browser posts: the new message and the history it sends back each turn.
+
+This is the one place a posted turn is read. Everything is checked here, before a byte goes to the
+model: a client can only offer user and assistant turns within the size limits, and the system
+prompt is the server's own. A refusal is an `InputError` naming the rule that failed, so the page
+can say what to change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from coda.llm import Message, PromptLimits, Role, build_messages, history_budget
+
+CLIENT_ROLES = frozenset({Role.USER.value, Role.ASSISTANT.value})
+SAVED_STATES = frozenset({"done", "stopped", "error"})
+
+
+class InputError(Exception):
+    """What the user sent breaks a rule; nothing is sent upstream.
+
+    `reason` picks the message (`error.invalid_request.<reason>` in the catalogue), `params` fill
+    it in, and `detail` is for the log only.
+    """
+
+    kind = "invalid_request"  # the access log's `error_kind`
+
+    def __init__(self, reason: str, detail: str, **params: Any) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.params: dict[str, Any] = {"reason": reason, **params}
+
+
+@dataclass(frozen=True)
+class PostedTurn:
+    """A validated turn: the message as the user wrote it, and the prompt for the model."""
+
+    message: str
+    prompt: list[Message]
+
+
+def read_turn(form: Mapping[str, str], system_prompt: str, limits: PromptLimits) -> PostedTurn:
+    """The turn the browser posted, or an `InputError` saying which rule it breaks."""
+    history = parse_history(_history_json(form), limits)
+    message = validate_message(form.get("message", ""), limits)
+    if history_budget(system_prompt, message, limits) < 0:
+        raise InputError(
+            "message_too_long",
+            f"message of {len(message)} characters does not fit the context window",
+            limit=limits.max_message_chars,
+            length=len(message),
+        )
+    return PostedTurn(message, build_messages(system_prompt, history, message, limits))
+
+
+def read_saved_conversation(
+    form: Mapping[str, str], limits: PromptLimits
+) -> list[tuple[Message, str]]:
+    """A conversation saved in the browser, each message with the state it ended in."""
+    raw = _history_json(form)
+    if not isinstance(raw, list):
+        raise InputError("bad_history", "history is not a list")
+    states: list[str] = []
+    stripped: list[object] = []
+    for item in raw:
+        if isinstance(item, dict):
+            state = item.get("state", "done")
+            states.append(state if state in SAVED_STATES else "done")
+            stripped.append({k: v for k, v in item.items() if k != "state"})
+        else:
+            stripped.append(item)
+    history = parse_history(stripped, limits)
+    return list(zip(history, states, strict=True))
+
+
+def parse_history(raw: object, limits: PromptLimits) -> list[Message]:
+    """Client-sent history: a list of {role, content} with user/assistant roles only."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise InputError("bad_history", "history is not a list")
+    history: list[Message] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or set(item) - {"role", "content"}:
+            raise InputError("bad_history", f"history[{index}] is not a message object")
+        role, content = item.get("role"), item.get("content")
+        if role not in CLIENT_ROLES:
+            raise InputError("bad_history", f"history[{index}] has role {role!r}")
+        if not isinstance(content, str):
+            raise InputError("bad_history", f"history[{index}] content is not text")
+        if len(content) > limits.max_history_chars:
+            raise InputError("bad_history", f"history[{index}] is {len(content)} characters long")
+        history.append(Message(Role(role), content))
+    return history
+
+
+def validate_message(text: str, limits: PromptLimits) -> str:
+    """The new user message: not blank, not over the limit. Returns it stripped."""
+    stripped = text.strip()
+    if not stripped:
+        raise InputError("empty", "message is empty")
+    if len(stripped) > limits.max_message_chars:
+        raise InputError(
+            "message_too_long",
+            f"message is {len(stripped)} characters long",
+            limit=limits.max_message_chars,
+            length=len(stripped),
+        )
+    return stripped
+
+
+def _history_json(form: Mapping[str, str]) -> object:
+    raw = form.get("history", "").strip() or "[]"
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InputError("bad_history", "history is not valid JSON") from None

@@ -1,0 +1,78 @@
+"""The composition root turns settings into plain values and picks the adapter and its auth."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import httpx
+import pytest
+
+import coda
+from coda.config import Settings
+from coda.infrastructure import bootstrap
+from coda.infrastructure.identity_token import IdentityTokenAuth
+from coda.llm import GenerationOptions, PromptLimits, ServerConfig
+from coda.llm.ollama import OllamaChatModel
+
+SETTINGS = Settings(model="stub:1", log_format="text", secret_key="k")
+AUDIENCE = "https://ollama-abc123-an.a.run.app"
+
+
+def test_settings_become_the_llm_layers_own_values() -> None:
+    settings = replace(SETTINGS, temperature=0.2, max_tokens=64, seed=7, retry_attempts=2)
+
+    assert bootstrap.generation_options(settings) == GenerationOptions(
+        temperature=0.2, top_p=0.8, top_k=20, max_tokens=64, context_length=8192, seed=7
+    )
+    assert bootstrap.prompt_limits(settings) == PromptLimits(
+        max_message_chars=4000,
+        max_history_messages=40,
+        max_history_chars=32000,
+        context_length=8192,
+        max_tokens=64,
+    )
+    server = bootstrap.server_config(settings)
+    assert isinstance(server, ServerConfig)
+    assert (server.url, server.model, server.retry_attempts) == (
+        "http://127.0.0.1:11434",
+        "stub:1",
+        2,
+    )
+
+
+def test_no_auth_by_default() -> None:
+    assert bootstrap.server_auth(SETTINGS) is None
+
+
+def test_id_token_auth_targets_the_configured_audience_else_the_host() -> None:
+    private = replace(SETTINGS, ollama_host=AUDIENCE, ollama_auth="id-token")
+    custom = replace(private, ollama_audience="https://custom.example")
+
+    default_auth = bootstrap.server_auth(private)
+    custom_auth = bootstrap.server_auth(custom)
+
+    assert isinstance(default_auth, IdentityTokenAuth)
+    assert default_auth.audience == AUDIENCE
+    assert isinstance(custom_auth, IdentityTokenAuth)
+    assert custom_auth.audience == "https://custom.example"
+
+
+def test_the_app_builds_the_ollama_adapter_with_the_identity_token_auth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[str] = []
+    marker = httpx.BasicAuth("u", "p")
+
+    def fake_auth(audience: str) -> httpx.Auth:
+        asked.append(audience)
+        return marker
+
+    monkeypatch.setattr(bootstrap, "IdentityTokenAuth", fake_auth)
+    settings = replace(SETTINGS, ollama_host="https://ollama.example", ollama_auth="id-token")
+
+    app = coda.create_app(settings)
+
+    model = app.extensions["coda"].chat_model
+    model.close()
+    assert asked == ["https://ollama.example"]
+    assert isinstance(model, OllamaChatModel)
