@@ -52,8 +52,10 @@ pytest: venv browser containers ## the test suite alone (unit, integration, brow
 
 test: lint typecheck pytest ## everything CI runs: lint, types, tests
 
-bench: venv ## web-tier overhead: direct Ollama vs through coda, side by side (BENCH_ARGS=--help)
+LADDER_ARGS ?= --compare gthread
+bench: venv ## the web tier measured: overhead over a real Ollama, then the concurrency ladder
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m benchmarks.web_overhead $(BENCH_ARGS)
+	$(PY) -m benchmarks.serving_ladder $(LADDER_ARGS)
 
 run: venv ## serve coda on http://localhost:8080 with a local Ollama and model
 	@scripts/run-local.sh

@@ -1,42 +1,51 @@
 """gunicorn settings for coda: `gunicorn --config gunicorn.conf.py 'coda:create_app()'`.
 
-Each streamed answer holds one thread for its whole length (often a minute on CPU), plus a reader
-thread of its own that waits on Ollama. So the worker class is `gthread`: threads are cheap while
-they wait, and one worker with many threads serves many long streams. Measured figures and the
-reasoning are in docs/frontend.md ("Serving").
+Each streamed answer is a long wait on the model server with a few bytes now and then, so the
+worker is gevent: one greenlet per request, and hundreds of answers stream from one process while
+probes, pages and static files are served between their tokens. Measured figures and the
+reasoning are in docs/frontend.md ("Serving"); `make bench` reproduces them.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
+from coda.config import Settings
 
-def _whole(name: str, default: int, low: int, high: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    value = int(raw)
-    if not low <= value <= high:
-        raise ValueError(f"{name}: expected a whole number from {low} to {high} (got {raw!r})")
-    return value
+settings = Settings.from_env()  # a bad variable stops gunicorn here, naming it
 
+# c-ares resolves names inside the event loop; gevent's default hands every lookup to a thread
+# pool, which cost a third of the worker's CPU when hundreds of answers opened at once.
+os.environ.setdefault("GEVENT_RESOLVER", "ares")
 
-bind = f"0.0.0.0:{_whole('PORT', 8080, 1, 65535)}"
-worker_class = "gthread"
-# One process is enough for I/O-bound streaming; more only add memory. Cloud Run scales instances.
-workers = _whole("WEB_CONCURRENCY", 1, 1, 16)
-# The number of requests one worker serves at once, streams included: match Cloud Run's
-# `containerConcurrency` (16 in cloudrun/web.yaml) so no request waits in the accept queue.
-threads = _whole("CODA_THREADS", 16, 1, 256)
-# gthread's `timeout` is the worker's own heartbeat, not a request limit: a long answer is bounded
-# by CODA_TOTAL_TIMEOUT, never killed by gunicorn.
+bind = f"0.0.0.0:{settings.port}"
+worker_class = "gevent"
+# One process per CPU at most; one is enough for 1 vCPU. Cloud Run scales instances.
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+# Connections one worker holds at once: CODA_CONCURRENCY answers (Cloud Run's
+# containerConcurrency), plus room for health probes and page loads, so a full instance still
+# answers its probes.
+worker_connections = settings.concurrency + 64
+# The worker's own heartbeat to the master, not a request limit: a long answer is bounded by
+# CODA_TOTAL_TIMEOUT.
 timeout = 60
-# Cloud Run sends SIGTERM and kills 10 s later: finish or drop streams within 8 s. A cut stream
-# ends in the browser as "connection dropped, send again", with the partial answer kept.
-graceful_timeout = 8
-keepalive = 5
+# A connection must send its request headers within this long, and an idle keep-alive connection
+# is closed after it: half-sent requests (slowloris) hold a greenlet for seconds, never a worker.
+keepalive = 2
+# Cloud Run kills 10 s after SIGTERM. Answers get CODA_SHUTDOWN_GRACE_SECONDS (3 s) to finish,
+# then end with "the server is restarting, send again"; idle connections close after `keepalive`.
+# The worker is gone well before this bound, which only catches a stuck one.
+graceful_timeout = 7
 # The logs are ours: one JSON line per request from the app; gunicorn's own go to stderr.
 accesslog = None
 errorlog = "-"
 # Behind Cloud Run's or compose's proxy: the app's ProxyFix reads X-Forwarded-Proto/-For.
 forwarded_allow_ips = "*"
+
+
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM, open answers start their grace period before gunicorn stops the worker."""
+    from coda.infrastructure.lifecycle import drain_on_sigterm
+
+    drain_on_sigterm(worker)

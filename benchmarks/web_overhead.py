@@ -1,16 +1,13 @@
 """What does the web tier add to Ollama's latency? Measured side by side, in one run.
 
-    python -m benchmarks.web_overhead [--rounds 20] [--streams 16] ...   (or `make bench`)
+    python -m benchmarks.web_overhead [--rounds 20] [--num-predict 32] ...   (part of `make bench`)
 
-1. Real Ollama, sequential: a real `ollama serve` with the test model, and coda under gunicorn
-   (the repo's gunicorn.conf.py) in front of it. Each round asks the same question twice, in
-   alternating order (ABAB, so drift cancels out): (A) directly, with the official `ollama` client,
-   sending exactly the messages and options coda sends; (B) through coda, `POST /chat` read as
-   Server-Sent Events. Time to first token (first answer text, not the opening bubbles) and time
-   to the end (`done`).
-2. Web tier under load: the Ollama stub of tests/support paced at a fixed token rate, C concurrent
-   streams directly against it and the same C streams through coda, alternating; plus the CPU time
-   the gunicorn worker spent per SSE event it sent, read from /proc.
+A real `ollama serve` with the test model, and coda under gunicorn (the repo's gunicorn.conf.py) in
+front of it, one answer at a time. Each round asks the same question twice, in alternating order
+(ABAB, so drift cancels out): (A) directly, with the official `ollama` client, sending exactly the
+messages and options coda sends; (B) through coda, `POST /chat` read as Server-Sent Events. Time to
+first token (first answer text, not the opening bubbles) and time to the end (`done`). What the web
+tier does under load is `benchmarks/serving_ladder.py`.
 
 Prints a plain table. Exits non-zero on errors only, never because of a figure: the figures are
 for people to read, not a test.
@@ -19,11 +16,9 @@ for people to read, not a test.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import importlib.metadata
 import json
-import multiprocessing
 import os
 import platform
 import re
@@ -31,12 +26,9 @@ import shlex
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -55,14 +47,12 @@ from tests.support.ollama_server import (
     ollama_binary,
     small_model_gguf,
 )
-from tests.support.ollama_stub import scripted_ollama
 from tests.support.sse import events
 
 QUESTION = "日本の首都はどこですか?一文で答えてください。"
 # An unnamed event carrying streamed answer text appends to the bubble's body; the opening event
 # (the two bubbles), the loading notice and the final bubble use other swaps.
 TEXT_EVENT = re.compile(r'<hx-partial hx-target="#turn-[0-9a-f]+-body" hx-swap="beforeend">')
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -149,53 +139,6 @@ class CodaClient:
 
 
 # --- processes ---------------------------------------------------------------------------------
-
-
-def worker_pid(master: int) -> int:
-    """The gunicorn worker: the master's only child (WEB_CONCURRENCY=1)."""
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == master:
-                children.append(int(entry.name))
-    if len(children) != 1:
-        raise RuntimeError(f"expected one gunicorn worker under pid {master}, found {children}")
-    return children[0]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def _serve_stub(conn: Connection, model: str, pieces: list[str], delay: float) -> None:
-    """In a process of its own, so the stub's threads never share a GIL with the clients."""
-    with scripted_ollama(model, pieces, delay=delay) as url:
-        conn.send(url)
-        conn.recv()  # until told to stop
-
-
-@contextlib.contextmanager
-def stub_process(model: str, pieces: list[str], delay: float) -> Iterator[str]:
-    ctx = multiprocessing.get_context("spawn")
-    ours, theirs = ctx.Pipe()
-    process = ctx.Process(target=_serve_stub, args=(theirs, model, pieces, delay), daemon=True)
-    process.start()
-    try:
-        if not ours.poll(30):
-            raise RuntimeError("the stub did not start within 30 s")
-        yield str(ours.recv())
-    finally:
-        with contextlib.suppress(OSError):
-            ours.send("stop")
-        process.join(10)
-        if process.is_alive():
-            process.terminate()
-            process.join()
 
 
 # --- statistics and printing -------------------------------------------------------------------
@@ -301,7 +244,7 @@ def real_ollama(args: argparse.Namespace, workdir: Path, coda_env: dict[str, str
             f"ollama:     {server_version} (server, {server.binary})",
             f"model:      {model}",
             "",
-            f"1. Real Ollama, sequential: {args.rounds} rounds, order alternated each round "
+            f"Real Ollama, one answer at a time: {args.rounds} rounds, order alternated each round "
             f"(+{args.warmup} warm-up answers each way, not counted)",
             f"   options: {json.dumps(options, sort_keys=True)}",
             f"   question: {args.question}",
@@ -321,73 +264,6 @@ def real_ollama(args: argparse.Namespace, workdir: Path, coda_env: dict[str, str
         server.stop()
 
 
-# --- 2. the web tier under load ------------------------------------------------------------------
-
-
-def concurrently(streams: int, ask: Callable[[], Sample]) -> list[Sample]:
-    """`streams` answers at once, released together by a barrier."""
-    barrier = threading.Barrier(streams)
-
-    def one() -> Sample:
-        barrier.wait(timeout=30)
-        return ask()
-
-    with ThreadPoolExecutor(max_workers=streams) as pool:
-        futures = [pool.submit(one) for _ in range(streams)]
-        return [f.result(timeout=300) for f in futures]
-
-
-def under_load(args: argparse.Namespace, workdir: Path, coda_env: dict[str, str]) -> list[str]:
-    pieces = [f"トークン{i} " for i in range(args.tokens)]
-    delay = args.pace_ms / 1000
-    with stub_process(TEST_MODEL, pieces, delay) as stub:
-        say(f"stub upstream on {stub}: {args.tokens} tokens at {args.pace_ms:g} ms each")
-        app = start_app(stub, workdir / "gunicorn-stub.log", **coda_env)
-        direct = ollama.Client(host=stub, timeout=httpx.Timeout(120, connect=5))
-        coda = CodaClient(app.url)
-        try:
-            worker = worker_pid(app.process.pid)
-            messages = [{"role": "user", "content": args.question}]
-
-            def ask_a() -> Sample:
-                return ask_direct(direct, TEST_MODEL, messages, {})
-
-            def ask_b() -> Sample:
-                return coda.ask(args.question)
-
-            concurrently(args.streams, ask_a)  # warm-up: threads, connections, templates
-            concurrently(args.streams, ask_b)
-            figures = Figures()
-            cpu = 0.0
-            wall = 0.0
-            say(f"{args.load_rounds} rounds of {args.streams} concurrent streams each way")
-            for round_ in range(args.load_rounds):
-                order = ("direct", "coda") if round_ % 2 == 0 else ("coda", "direct")
-                for way in order:
-                    if way == "direct":
-                        figures.direct.extend(concurrently(args.streams, ask_a))
-                    else:
-                        before, started = cpu_seconds(worker), time.perf_counter()
-                        figures.coda.extend(concurrently(args.streams, ask_b))
-                        cpu += cpu_seconds(worker) - before
-                        wall += time.perf_counter() - started
-        finally:
-            coda.close()
-            direct.close()  # type: ignore[no-untyped-call]
-            app.stop()
-    sent = sum(s.events for s in figures.coda)
-    answers = len(figures.coda)
-    return [
-        f"2. Web tier under load, stub upstream: {args.streams} concurrent streams, "
-        f"{args.tokens} tokens at {args.pace_ms:g} ms/token, {args.load_rounds} rounds "
-        f"alternated ({answers} answers each way)",
-        comparison(figures, STAT_ROWS),
-        f"  web worker CPU (pid {worker}): {cpu:.2f} s for {sent} SSE events "
-        f"in {wall:.1f} s of streaming = {cpu / sent * 1000:.3f} ms/event, "
-        f"{cpu / wall * 100:.1f} % of one core",
-    ]
-
-
 # --- main --------------------------------------------------------------------------------------
 
 
@@ -397,18 +273,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="warm-up answers each way (2)")
     parser.add_argument("--num-predict", type=int, default=32, help="answer length, tokens (32)")
     parser.add_argument("--question", default=QUESTION, help="the question asked every time")
-    parser.add_argument("--streams", type=int, default=16, help="concurrent streams (16)")
-    parser.add_argument("--load-rounds", type=int, default=3, help="rounds under load (3)")
-    parser.add_argument("--tokens", type=int, default=64, help="stub tokens per answer (64)")
-    parser.add_argument("--pace-ms", type=float, default=20, help="stub ms per token (20)")
-    parser.add_argument("--skip-real", action="store_true", help="skip part 1 (real Ollama)")
-    parser.add_argument("--skip-load", action="store_true", help="skip part 2 (stub, load)")
     args = parser.parse_args(argv)
-    for name in ("rounds", "num_predict", "streams", "load_rounds", "tokens"):
+    for name in ("rounds", "num_predict"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0 or args.pace_ms < 0:
-        parser.error("--warmup and --pace-ms cannot be negative")
+    if args.warmup < 0:
+        parser.error("--warmup cannot be negative")
     return args
 
 
@@ -430,20 +300,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"machine:    nproc {os.cpu_count()}, {platform.machine()}, Linux {platform.release()}",
         f"python:     {platform.python_version()}; ollama-python {version('ollama')}, "
         f"httpx {version('httpx')}, gunicorn {version('gunicorn')}, flask {version('flask')}",
-        "web tier:   gunicorn.conf.py (1 gthread worker, CODA_THREADS "
-        f"{os.environ.get('CODA_THREADS', '16')})",
+        "web tier:   gunicorn.conf.py (gevent worker)",
     ]
     with tempfile.TemporaryDirectory(prefix="coda-bench-") as tmp:
         workdir = Path(tmp)
-        if not args.skip_real:
-            lines += real_ollama(args, workdir, coda_env)
-        else:
-            lines += ["", "1. Real Ollama: skipped (--skip-real)"]
-        lines.append("")
-        if not args.skip_load:
-            lines += under_load(args, workdir, coda_env)
-        else:
-            lines.append("2. Web tier under load: skipped (--skip-load)")
+        lines += real_ollama(args, workdir, coda_env)
     lines += ["", f"ran in {time.perf_counter() - started:.0f} s"]
     print("\n".join(lines))
     return 0

@@ -1,12 +1,14 @@
-"""Fixtures shared by every layer: a real Ollama server with the real test model."""
+"""Fixtures shared by every layer: a real Ollama server with the real test model, and coda under
+gunicorn in front of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.live_app import LiveApp, start_app
 from tests.support.ollama_server import (
     TEST_MODEL,
     TEST_MODELFILE,
@@ -53,3 +55,28 @@ def spare_ollama(ollama_server: OllamaServer, tmp_path: Path) -> Iterator[Ollama
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_app(
+    ollama_server: OllamaServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApp]:
+    app = start_app(ollama_server.host, tmp_path_factory.mktemp("web") / "gunicorn.log")
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path) -> Iterator[Callable[..., LiveApp]]:
+    """Extra app instances with their own settings, stopped after the test."""
+    started: list[LiveApp] = []
+
+    def start(ollama_host: str, **env: str) -> LiveApp:
+        started.append(start_app(ollama_host, tmp_path / f"gunicorn-{len(started)}.log", **env))
+        return started[-1]
+
+    yield start
+    for app in started:
+        app.stop()

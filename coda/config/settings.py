@@ -68,6 +68,11 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "json"
     port: int = 8080
+    # Requests one worker process serves at once, streams included (gunicorn.conf.py): Cloud Run's
+    # containerConcurrency, and the size of the connection pool to the model server.
+    concurrency: int = 250
+    # On SIGTERM, how long open answers may still run before they end with "restarting".
+    shutdown_grace_seconds: float = 3.0
 
     @property
     def ollama_token_audience(self) -> str:
@@ -135,6 +140,10 @@ class Settings:
             log_level=reader.read("CODA_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
             log_format=reader.read("CODA_LOG_FORMAT", _choice(LOG_FORMATS), "json"),
             port=reader.read("PORT", _integer(1, 65535), defaults.port),
+            concurrency=reader.read("CODA_CONCURRENCY", _integer(1, 10_000), defaults.concurrency),
+            shutdown_grace_seconds=reader.read(
+                "CODA_SHUTDOWN_GRACE_SECONDS", _number(0, 6), defaults.shutdown_grace_seconds
+            ),
         )
         if settings.max_tokens >= settings.context_length:
             reader.problems.append(

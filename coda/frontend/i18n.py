@@ -77,6 +77,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "回答の途中で接続が切れました。もう一度送信してください。",
         "en": "The answer was cut off midway. Please send it again.",
     },
+    "error.restarting": {
+        "ja": "サーバーが再起動するため、回答を途中で終えました。もう一度送信してください。",
+        "en": "The server is restarting, so the answer stopped here. Please send it again.",
+    },
     "error.llm_error": {
         "ja": "回答を作れませんでした。もう一度お試しください。",
         "en": "No answer could be made. Please try again.",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import current_app
 
 from coda.config import Settings
+from coda.frontend.draining import Draining
 from coda.llm import ChatModel, GenerationOptions, PromptLimits
 
 EXTENSION_KEY = "coda"
@@ -29,6 +30,7 @@ class Services:
     options: GenerationOptions
     limits: PromptLimits
     pacing: Pacing
+    draining: Draining
 
 
 def services() -> Services:

@@ -3,8 +3,12 @@
 Everything the browser needs arrives as HTML partials: the two bubbles, escaped text as it comes,
 a loading notice while Ollama is silent, then the sanitized Markdown bubble with its usage line.
 A failure after the first byte can no longer change the status code, so it becomes an `error`
-event whose bubble keeps the partial answer. The generator's `finally` cancels the reader, which
-closes the upstream request: a closed tab or the Stop button makes Ollama stop generating.
+event whose bubble keeps the partial answer. When several chunks wait, they go out as one event.
+
+A client that hangs up (Stop, Esc, a closed tab) is noticed at once under gevent, and the
+generator's `finally` cancels the reader, which closes the upstream request so the model server
+stops generating. When the worker shuts down, the answer gets the drain's grace period to finish,
+then ends with a "the server is restarting" message that keeps the partial text.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from coda.frontend.bubbles import TurnPartials, finished_bubble, usage_line
+from coda.frontend.draining import Draining
+from coda.frontend.hangup import watch_for_hangup
 from coda.frontend.i18n import error_message, translate
-from coda.frontend.model_reader import AnswerReader
+from coda.frontend.model_reader import AnswerReader, Wake
 from coda.frontend.posted_turn import PostedTurn
 from coda.frontend.services import Pacing
 from coda.frontend.sse import comment, event
@@ -51,53 +58,73 @@ def stream_turn(
     options: GenerationOptions,
     *,
     lang: str,
-    pacing: Pacing,
     record: TurnRecord,
+    pacing: Pacing,
+    draining: Draining,
+    connection: Mapping[str, Any],
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[bytes]:
-    """The events of one turn; closing this generator cancels the answer upstream."""
+    """The events of one turn; closing this generator cancels the answer upstream.
+
+    `connection` is the request's WSGI environ, where the client's socket is watched for a
+    hang-up; `draining` ends the turn with a message when the worker is shutting down.
+    """
     reader = AnswerReader(model, turn.prompt, options)
     partials = TurnPartials(lang)
     started = clock()
     parts: list[str] = []
     notice_shown = False
     reader.start()
+    stop_watching = watch_for_hangup(connection, lambda: reader.wake("hangup"))
     try:
-        yield event(partials.opening(turn.message))
-        last_write = clock()
-        while True:
-            waiting_for_first = not parts and not notice_shown
-            deadline = last_write + pacing.heartbeat_seconds
-            if waiting_for_first:
-                deadline = min(deadline, started + pacing.notice_seconds)
-            item = reader.next(deadline - clock())
-            if item is None:
-                if waiting_for_first and clock() >= started + pacing.notice_seconds:
-                    notice_shown = True
-                    yield event(partials.notice("loading"))
-                else:
-                    yield comment("waiting for the model")
-                last_write = clock()
-                continue
-            if isinstance(item, LLMError):
-                yield from _failed(item, "".join(parts), partials, record)
-                return
-            if isinstance(item, Exception):
-                raise item  # a bug below the port: reported below like one of ours
-            html = ""
-            if item.text:
-                if not parts:
-                    record.first_token_ms = round((clock() - started) * 1000, 1)
-                    if notice_shown:
-                        html += partials.clear_notice()
-                parts.append(item.text)
-                html += partials.append(item.text)
-            if item.usage is not None:
-                yield from _done(item.usage, "".join(parts), partials, record)
-                return
-            if html:
-                yield event(html)
-                last_write = clock()
+        with draining.listening(lambda: reader.wake("draining")):
+            yield event(partials.opening(turn.message))
+            last_write = clock()
+            while True:
+                waiting_for_first = not parts and not notice_shown
+                deadline = last_write + pacing.heartbeat_seconds
+                if waiting_for_first:
+                    deadline = min(deadline, started + pacing.notice_seconds)
+                if draining.deadline is not None:
+                    deadline = min(deadline, draining.deadline)
+                items = reader.take(deadline - clock())
+                if not items:
+                    if draining.deadline is not None and clock() >= draining.deadline:
+                        yield from _restarting("".join(parts), partials, record)
+                        return
+                    if waiting_for_first and clock() >= started + pacing.notice_seconds:
+                        notice_shown = True
+                        yield event(partials.notice("loading"))
+                    else:
+                        yield comment("waiting for the model")
+                    last_write = clock()
+                    continue
+                arrived: list[str] = []
+                for item in items:
+                    if isinstance(item, Wake):
+                        if item.reason == "hangup":
+                            record.outcome = "stopped"
+                            return
+                        continue  # draining: the next wait ends at its deadline
+                    if isinstance(item, LLMError):
+                        yield from _failed(item, "".join(parts), partials, record)
+                        return
+                    if isinstance(item, Exception):
+                        raise item  # a bug below the port: reported below like one of ours
+                    if item.text:
+                        if not parts:
+                            record.first_token_ms = round((clock() - started) * 1000, 1)
+                        parts.append(item.text)
+                        arrived.append(item.text)
+                    if item.usage is not None:
+                        yield from _done(item.usage, "".join(parts), partials, record)
+                        return
+                if arrived:
+                    html = partials.append("".join(arrived))
+                    if notice_shown and len(parts) == len(arrived):  # the first text: notice goes
+                        html = partials.clear_notice() + html
+                    yield event(html)
+                    last_write = clock()
     except GeneratorExit:
         record.outcome = "stopped"
         raise
@@ -109,6 +136,7 @@ def stream_turn(
             translate("error.internal", partials.lang), "".join(parts), partials
         )
     finally:
+        stop_watching()
         reader.cancel()
 
 
@@ -132,6 +160,12 @@ def _done(usage: Usage, text: str, partials: TurnPartials, record: TurnRecord) -
     )
     yield event(partials.final(bubble))
     yield event(json.dumps({"state": "done", "content": text}, ensure_ascii=False), "done")
+
+
+def _restarting(text: str, partials: TurnPartials, record: TurnRecord) -> Iterator[bytes]:
+    record.outcome, record.error_kind = "error", "restarting"
+    record.error_detail = "the worker is shutting down"
+    yield from _final_error(translate("error.restarting", partials.lang), text, partials)
 
 
 def _failed(

@@ -92,7 +92,14 @@ def chat() -> Response:
     record = TurnRecord(model=model.model)
     request.environ[TURN_RECORD_KEY] = record
     body = stream_turn(
-        model, turn, app_services.options, lang=lang, pacing=app_services.pacing, record=record
+        model,
+        turn,
+        app_services.options,
+        lang=lang,
+        record=record,
+        pacing=app_services.pacing,
+        draining=app_services.draining,
+        connection=request.environ,
     )
     response = Response(stream_with_context(body), mimetype="text/event-stream")
     # No proxy, CDN or compressor may hold events back: each one is written and flushed alone.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from coda.config import Settings
-from coda.frontend import Pacing, Services
+from coda.frontend import Draining, Pacing, Services
 from coda.infrastructure.identity_token import IdentityTokenAuth
 from coda.llm import ChatModel, GenerationOptions, PromptLimits, ServerConfig
 from coda.llm.ollama import OllamaChatModel
@@ -25,6 +25,7 @@ def server_config(settings: Settings) -> ServerConfig:
         total_timeout=settings.total_timeout,
         retry_attempts=settings.retry_attempts,
         retry_max_seconds=settings.retry_max_seconds,
+        max_connections=settings.concurrency,
     )
 
 
@@ -73,4 +74,5 @@ def build_services(settings: Settings, chat_model: ChatModel) -> Services:
         options=generation_options(settings),
         limits=prompt_limits(settings),
         pacing=Pacing(settings.heartbeat_seconds, settings.loading_notice_seconds),
+        draining=Draining(settings.shutdown_grace_seconds),
     )

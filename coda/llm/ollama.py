@@ -48,6 +48,7 @@ SERVER_FAILURES = (
     ValueError,
 )
 NANOS = 1e9
+KEEPALIVE_CONNECTIONS = 20  # httpx's default
 
 
 class OllamaChatModel:
@@ -69,11 +70,18 @@ class OllamaChatModel:
             extra["transport"] = transport
         # Streaming: the read timeout bounds the wait for the first token (which includes loading
         # the model) and any silence between tokens; the total is enforced per answer below.
+        # The pool holds one connection per answer streaming at once (httpx's default is 100).
+        # Few idle ones are kept: httpcore scans every idle connection against all the others
+        # whenever a response closes, which with hundreds of them cost most of the worker's CPU.
         self._client = ollama.Client(
             host=server.url,
             timeout=httpx.Timeout(
                 server.first_token_timeout,
                 connect=server.connect_timeout,
+            ),
+            limits=httpx.Limits(
+                max_connections=server.max_connections,
+                max_keepalive_connections=KEEPALIVE_CONNECTIONS,
             ),
             **extra,
         )

@@ -40,7 +40,7 @@ class ServerConfig:
 
     `first_token_timeout` bounds any silence, loading the model included; `total_timeout` one whole
     answer. Retries happen only before the first token, within `retry_attempts` and
-    `retry_max_seconds`.
+    `retry_max_seconds`. `max_connections` sizes the pool: one per answer streaming at once.
     """
 
     url: str
@@ -50,6 +50,7 @@ class ServerConfig:
     total_timeout: float
     retry_attempts: int
     retry_max_seconds: float
+    max_connections: int
 
 
 @dataclass(frozen=True, kw_only=True)

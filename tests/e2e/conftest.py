@@ -3,14 +3,13 @@ which talks to the session's real Ollama with the real test model."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
-from tests.support.live_app import LiveApp, start_app
-from tests.support.ollama_server import ROOT, OllamaServer
+from tests.support.ollama_server import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
@@ -26,31 +25,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-
-
-@pytest.fixture(scope="session")
-def live_app(
-    ollama_server: OllamaServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveApp]:
-    app = start_app(ollama_server.host, tmp_path_factory.mktemp("web") / "gunicorn.log")
-    try:
-        yield app
-    finally:
-        app.stop()
-
-
-@pytest.fixture
-def app_factory(tmp_path: Path) -> Iterator[Callable[..., LiveApp]]:
-    """Extra app instances with their own settings, stopped after the test."""
-    started: list[LiveApp] = []
-
-    def start(ollama_host: str, **env: str) -> LiveApp:
-        started.append(start_app(ollama_host, tmp_path / f"gunicorn-{len(started)}.log", **env))
-        return started[-1]
-
-    yield start
-    for app in started:
-        app.stop()
 
 
 @pytest.fixture(scope="session")

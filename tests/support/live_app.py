@@ -3,15 +3,20 @@ tests and the benchmark."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from tests.support.html import csrf_token
 from tests.support.ollama_server import ROOT, TEST_MODEL, free_port, stop_process
 
 
@@ -29,6 +34,29 @@ class LiveApp:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def access_lines(self) -> list[dict[str, Any]]:
+        """The app's JSON access log lines (`coda.access`), in the order they were written."""
+        lines = []
+        for line in self.log().splitlines():
+            if line.startswith("{") and '"coda.access"' in line:
+                lines.append(json.loads(line))
+        return lines
+
+    @contextmanager
+    def browser(self, timeout: float = 120) -> Iterator[httpx.Client]:
+        """A client that loaded the page, as a browser tab has: its cookie and CSRF token."""
+        with httpx.Client(base_url=self.url, timeout=httpx.Timeout(timeout, connect=5)) as client:
+            page = client.get("/")
+            page.raise_for_status()
+            client.headers.update({"X-CSRFToken": csrf_token(page.text), "HX-Request": "true"})
+            yield client
+
+
+def gunicorn_command() -> list[str]:
+    """gunicorn from this interpreter's environment with the repo's config, as production runs."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    return [str(gunicorn), "--config", "gunicorn.conf.py", "coda:create_app()"]
+
 
 def start_app(ollama_host: str, log_path: Path, **env: str) -> LiveApp:
     """Start gunicorn with the repo's gunicorn.conf.py on a free port; wait for /healthz."""
@@ -44,10 +72,9 @@ def start_app(ollama_host: str, log_path: Path, **env: str) -> LiveApp:
         "CODA_LOG_FORMAT": "json",
         **env,
     }
-    gunicorn = Path(sys.executable).with_name("gunicorn")
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [str(gunicorn), "--config", "gunicorn.conf.py", "coda:create_app()"],
+            gunicorn_command(),
             cwd=ROOT,
             env=environment,
             stdout=log,

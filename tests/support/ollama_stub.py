@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-def _line(model: str, content: str, *, done: bool, eval_count: int = 0) -> bytes:
+def chat_line(model: str, content: str, *, done: bool, eval_count: int = 0) -> bytes:
+    """One NDJSON line of `/api/chat`, as Ollama streams it; the last one carries the counters."""
     part: dict[str, object] = {
         "model": model,
         "created_at": "2026-11-21T00:00:00.000000000Z",
@@ -33,6 +34,18 @@ def _line(model: str, content: str, *, done: bool, eval_count: int = 0) -> bytes
             "eval_duration": 200_000_000,
         }
     return json.dumps(part).encode() + b"\n"
+
+
+# What `/api/show` answers for a model created from a GGUF (the fields the client requires).
+SHOW_BODY = {
+    "modelfile": "",
+    "parameters": "",
+    "template": "",
+    "details": {"format": "gguf"},
+    "model_info": {},
+    "capabilities": ["completion"],
+    "modified_at": "2026-11-21T00:00:00Z",
+}
 
 
 @contextmanager
@@ -53,17 +66,7 @@ def scripted_ollama(model: str, pieces: Sequence[str], *, delay: float = 0.0) ->
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             if self.path == "/api/show":
-                self._json(
-                    {
-                        "modelfile": "",
-                        "parameters": "",
-                        "template": "",
-                        "details": {"format": "gguf"},
-                        "model_info": {},
-                        "capabilities": ["completion"],
-                        "modified_at": "2026-11-21T00:00:00Z",
-                    }
-                )
+                self._json(SHOW_BODY)
                 return
             if self.path != "/api/chat" or body.get("model") != model:
                 self._json({"error": f'model "{body.get("model")}" not found'}, status=404)
@@ -74,9 +77,9 @@ def scripted_ollama(model: str, pieces: Sequence[str], *, delay: float = 0.0) ->
             for piece in pieces:
                 if delay:
                     time.sleep(delay)
-                self.wfile.write(_line(model, piece, done=False))
+                self.wfile.write(chat_line(model, piece, done=False))
                 self.wfile.flush()
-            self.wfile.write(_line(model, "", done=True, eval_count=len(pieces)))
+            self.wfile.write(chat_line(model, "", done=True, eval_count=len(pieces)))
             self.wfile.flush()
 
         def _json(self, payload: object, status: int = 200) -> None:

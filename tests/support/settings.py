@@ -18,6 +18,7 @@ WEB_SETTINGS = Settings(
     max_body_bytes=4096,
     heartbeat_seconds=0.5,
     loading_notice_seconds=0.3,
+    shutdown_grace_seconds=0.5,
 )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -240,12 +239,36 @@ def test_web_service_calls_ollama_with_an_id_token_for_its_url() -> None:
     assert spec["timeoutSeconds"] >= 300
 
 
-def test_web_concurrency_matches_the_gunicorn_threads() -> None:
+def test_web_concurrency_matches_what_one_worker_is_sized_for() -> None:
     service = _render("cloudrun/web.yaml")
-    args = shlex.split(_env(_container(service))["GUNICORN_CMD_ARGS"])
-    options = dict(arg.lstrip("-").split("=", 1) for arg in args)
-    capacity = int(options["workers"]) * int(options["threads"])
-    assert service["spec"]["template"]["spec"]["containerConcurrency"] == capacity
+    env = _env(_container(service))
+    assert "GUNICORN_CMD_ARGS" not in env, "gunicorn.conf.py decides the worker"
+    assert service["spec"]["template"]["spec"]["containerConcurrency"] == int(
+        env["CODA_CONCURRENCY"]
+    )
+
+
+def test_gunicorn_serves_with_gevent_and_room_for_probes_beyond_the_concurrency() -> None:
+    read = (
+        "import json, os, runpy; c = runpy.run_path('gunicorn.conf.py'); "
+        "print(json.dumps({k: c[k] for k in ('worker_class', 'worker_connections', "
+        "'graceful_timeout', 'keepalive')} | {'resolver': os.environ.get('GEVENT_RESOLVER')}))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODA_", "GEVENT_"))}
+    out = subprocess.run(
+        [sys.executable, "-c", read],
+        cwd=ROOT,
+        env={**env, "CODA_CONCURRENCY": "250"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    config = json.loads(out.stdout)
+    assert config["worker_class"] == "gevent"
+    assert config["worker_connections"] > 250
+    assert config["resolver"] == "ares"
+    assert config["graceful_timeout"] < 10  # Cloud Run kills 10 s after SIGTERM
+    assert config["keepalive"] <= 5  # a half-sent request holds its connection no longer
 
 
 def test_web_service_takes_the_secret_key_from_secret_manager_at_a_pinned_version() -> None:

@@ -9,9 +9,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from coda.llm import StreamInterruptedError, UnavailableError
+from coda.frontend.model_reader import AnswerReader
+from coda.infrastructure.bootstrap import generation_options
+from coda.llm import Message, Role, StreamInterruptedError, UnavailableError
 from tests.support.client import post_turn
 from tests.support.html import attr, bubbles, one, partials
+from tests.support.settings import WEB_SETTINGS
 from tests.support.sse import Event, events
 from tests.support.stub_model import StubModel
 
@@ -50,6 +53,7 @@ def test_text_with_html_and_newlines_streams_escaped_and_intact(
     client: FlaskClient, stub: StubModel
 ) -> None:
     stub.texts = ["<script>alert(1)</script>\n", "二行目\n\n", '"&amp;"']
+    stub.delay = 0.05  # one event each: text that arrives together is sent together
 
     received = post_turn(client)
 
@@ -184,3 +188,41 @@ def test_access_log_line_describes_the_answer(
     assert fields["first_token_ms"] >= 0
     assert fields["latency_ms"] >= fields["first_token_ms"]
     assert fields["request_id"]
+
+
+def test_chunks_that_arrived_together_go_out_as_one_event(app: Flask, stub: StubModel) -> None:
+    """A busy server sends what has queued up as one event; the text is the same."""
+    stub.texts = ["一", "二", "三"]
+    reader = AnswerReader(stub, [Message(Role.USER, "hi")], generation_options(WEB_SETTINGS))
+    reader.start()
+    assert stub.closed.wait(2), "the stub did not finish"
+
+    items = reader.take(1.0)
+
+    assert [getattr(item, "text", None) for item in items] == ["一", "二", "三", ""]
+
+
+def test_a_draining_worker_ends_the_answer_with_a_restart_message_and_keeps_the_text(
+    app: Flask, client: FlaskClient, stub: StubModel
+) -> None:
+    stub.texts = ["途中"] + ["まで"] * 100
+    stub.delay = 0.05
+    draining = app.extensions["coda"].draining
+    response = client.post("/chat", data={"message": "hi"}, buffered=False)
+    stream = events(response.response)
+    next(e for e in stream if appended(e))
+
+    started = time.monotonic()
+    draining.begin()
+    rest = list(stream)
+    response.close()
+
+    assert time.monotonic() - started < draining.grace_seconds + 1.5
+    *_, final, last = rest
+    state, answer = final_bubble(final)
+    assert state == "error"
+    assert "再起動" in one(answer, ".message-error").get_text()
+    assert one(answer, ".message-body").get_text().startswith("途中")
+    assert last.name == "error"
+    assert json.loads(last.data)["content"].startswith("途中")
+    assert stub.closed.wait(2), "the model was not cancelled"

@@ -1,0 +1,36 @@
+"""Work beside the request: a greenlet under gunicorn's gevent worker, a thread anywhere else.
+
+Production serves with gevent (gunicorn.conf.py), where the standard library is patched and a
+greenlet can be killed where it waits: that is how an answer nobody waits for is cancelled at the
+model server at once, even before its first token. The Flask development server and the test client
+run plain threads, which cannot be interrupted in a read: there, work checks a flag instead.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+
+def cooperative() -> bool:
+    """True in a process gevent has patched (gunicorn's gevent worker)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("socket"))
+
+
+def spawn(run: Callable[[], None], name: str) -> Callable[[], None]:
+    """Start `run` beside the request; returns the function that interrupts it.
+
+    Interrupting kills a greenlet where it waits (its `finally` blocks run) and returns once it is
+    dead; a thread cannot be interrupted, so there it does nothing.
+    """
+    if cooperative():
+        import gevent
+
+        greenlet = gevent.spawn(run)
+        greenlet.name = name
+        return lambda: greenlet.kill(block=True, timeout=1)
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return lambda: None
