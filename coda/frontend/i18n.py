@@ -37,9 +37,15 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "assistant": {"ja": "アシスタント", "en": "Assistant"},
     "model_footer": {"ja": "モデル: {model}", "en": "Model: {model}"},
     "meta": {
-        "ja": "{model} · 入力 {prompt} トークン · 出力 {completion} トークン · {tps} トークン/秒",
-        "en": "{model} · {prompt} tokens in · {completion} tokens out · {tps} tokens/s",
+        "ja": (
+            "{model} · 入力 {prompt} トークン · 出力 {completion} トークン"
+            " · {tps} トークン/秒{source}"
+        ),
+        "en": "{model} · {prompt} tokens in · {completion} tokens out · {tps} tokens/s{source}",
     },
+    # Whose clock the speed comes from (coda.llm.SpeedSource).
+    "speed.server": {"ja": "（サーバー計測）", "en": " (server's figure)"},
+    "speed.measured": {"ja": "（coda 計測）", "en": " (measured by coda)"},
     "meta_cut": {
         "ja": "（長さの上限で打ち切り）",
         "en": "(cut at the length limit)",

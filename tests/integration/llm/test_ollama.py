@@ -10,6 +10,7 @@ import pytest
 
 from coda.infrastructure.bootstrap import generation_options
 from coda.llm import (
+    ChatModel,
     Chunk,
     GenerationOptions,
     Message,
@@ -17,9 +18,8 @@ from coda.llm import (
     Role,
     UnavailableError,
 )
-from coda.llm.ollama import OllamaChatModel
 from tests.support.factories import ModelFactory
-from tests.support.ollama_server import OllamaServer
+from tests.support.ollama_server import TEST_MODEL, OllamaServer
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.integration
@@ -30,7 +30,7 @@ QUESTION = [
 ]
 
 
-def collect(model: OllamaChatModel, max_tokens: int = 24) -> list[Chunk]:
+def collect(model: ChatModel, max_tokens: int = 24) -> list[Chunk]:
     options = GenerationOptions(
         temperature=0.0, top_p=0.9, top_k=40, max_tokens=max_tokens, context_length=8192, seed=42
     )
@@ -76,16 +76,13 @@ def test_missing_model_raises_not_found_without_retrying(
 
     assert caught.value.params["model"] == "no-such-model:latest"
     assert caught.value.attempts == 1
-    assert model.health().reachable
-    assert not model.health().model_present
+    assert "no-such-model:latest" not in model.list_models()
 
 
-def test_health_reports_ready_server_and_model(
+def test_listing_names_the_test_model(
     chat_model: ModelFactory, ollama_server: OllamaServer
 ) -> None:
-    health = chat_model(ollama_server.host).health()
-
-    assert health.ready, health.detail
+    assert TEST_MODEL in chat_model(ollama_server.host).list_models()
 
 
 def test_stopped_server_gives_unavailable_within_the_configured_bound(
@@ -104,7 +101,8 @@ def test_stopped_server_gives_unavailable_within_the_configured_bound(
     assert caught.value.attempts == 3
     # The bound: the retry budget plus one last connection attempt.
     assert elapsed < settings.retry_max_seconds + settings.connect_timeout + 1
-    assert not model.health().reachable
+    with pytest.raises(UnavailableError):
+        model.list_models()
 
 
 def test_server_restarted_between_two_calls_recovers(

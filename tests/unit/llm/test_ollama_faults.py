@@ -8,7 +8,7 @@ paths and the real connection faults are tested against a real server in tests/i
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -27,6 +27,7 @@ from coda.llm import (
     UnavailableError,
 )
 from coda.llm.ollama import OllamaChatModel
+from tests.support.auth import BearerToken
 
 SETTINGS = Settings(model="m:1", retry_attempts=3, retry_max_seconds=5, connect_timeout=1)
 SERVER = server_config(SETTINGS)
@@ -64,15 +65,12 @@ DONE = (
 )
 
 
-# What /api/show answers for a GGUF-created model (trimmed to the fields the client requires).
-SHOW_BODY = {
-    "modelfile": "FROM /models/blobs/sha256-abc",
-    "parameters": 'stop "<end_of_turn>"',
-    "template": "{{ .Prompt }}",
-    "details": {"format": "gguf", "family": "gemma3", "parameter_size": "268.10M"},
-    "model_info": {"general.architecture": "gemma3"},
-    "capabilities": ["completion"],
-    "modified_at": "2026-11-21T00:00:00Z",
+# What /api/tags answers (trimmed to the fields the client reads).
+TAGS_BODY = {
+    "models": [
+        {"name": "m:1", "model": "m:1", "size": 253_000_000, "digest": "abc"},
+        {"name": "other:latest", "model": "other:latest", "size": 253_000_000, "digest": "abc"},
+    ]
 }
 
 
@@ -234,32 +232,47 @@ def test_upstream_bad_request_is_a_rejection_without_retry() -> None:
 
 
 def test_auth_hook_signs_every_request() -> None:
-    class Token(httpx.Auth):
-        def auth_flow(
-            self, request: httpx.Request
-        ) -> Generator[httpx.Request, httpx.Response, None]:
-            request.headers["Authorization"] = "Bearer t0ken"
-            yield request
-
     seen: list[str | None] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.headers.get("authorization"))
-        if request.url.path == "/api/show":
-            return httpx.Response(200, json=SHOW_BODY)
+        if request.url.path == "/api/tags":
+            return httpx.Response(200, json=TAGS_BODY)
         return httpx.Response(200, content=DONE)
 
-    model = OllamaChatModel(SERVER, auth=Token(), transport=httpx.MockTransport(handler))
+    transport = httpx.MockTransport(handler)
+    model = OllamaChatModel(SERVER, auth=BearerToken("t0ken"), transport=transport)
     list(model.stream(MESSAGES, OPTIONS))
-    model.health()
+    model.list_models()
 
     assert seen == ["Bearer t0ken", "Bearer t0ken"]
 
 
-def test_health_survives_an_unexpected_answer() -> None:
+def test_listing_names_every_model_and_a_bare_name_for_latest() -> None:
+    model = model_with(lambda _: httpx.Response(200, json=TAGS_BODY))
+
+    assert model.list_models() == ["m:1", "other:latest", "other"]
+
+
+def test_listing_an_unexpected_answer_is_unavailable() -> None:
     model = model_with(lambda _: httpx.Response(200, json={"unexpected": True}))
 
-    health = model.health()
+    with pytest.raises(UnavailableError, match="ValidationError"):
+        model.list_models()
 
-    assert not health.ready
-    assert "unexpected" in health.detail
+
+def test_a_sibling_answers_with_its_own_model_over_the_same_client() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(json.loads(request.content)["model"])
+        return httpx.Response(200, content=DONE)
+
+    model = model_with(handler)
+    sibling = model.with_model("other:2")
+    list(sibling.stream(MESSAGES, OPTIONS))
+    list(model.stream(MESSAGES, OPTIONS))
+
+    assert (model.model, sibling.model) == ("m:1", "other:2")
+    assert asked == ["other:2", "m:1"]
+    assert sibling._client is model._client
