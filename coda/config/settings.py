@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -22,7 +22,8 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-OLLAMA_AUTH_MODES = ("none", "id-token")
+PROVIDERS = ("ollama", "openai")
+SERVER_AUTH_MODES = ("none", "id-token")
 LANGUAGES = ("ja", "en")
 
 
@@ -30,10 +31,16 @@ LANGUAGES = ("ja", "en")
 class Settings:
     """Everything coda can be told from outside; built once by the composition root."""
 
+    # The API the model server speaks: Ollama's own, or OpenAI's (vLLM, llama.cpp, Ollama's /v1).
+    provider: str = "ollama"
     ollama_host: str = DEFAULT_OLLAMA_HOST
-    # `id-token`: a Google ID token for `ollama_audience` on each call (Ollama private on Cloud Run)
-    ollama_auth: str = "none"
-    ollama_audience: str = ""  # empty: the Ollama URL itself, which is what Cloud Run expects
+    openai_base_url: str = ""  # `/v1` included; required with the openai provider
+    # The bearer token for an OpenAI-compatible server: kept out of every repr, log and message.
+    openai_api_key: str = field(default="", repr=False)
+    # `id-token`: a Google ID token for `server_audience` on each call (model server private on
+    # Cloud Run)
+    server_auth: str = "none"
+    server_audience: str = ""  # empty: the server's origin, which is what Cloud Run expects
     model: str = DEFAULT_MODEL
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
 
@@ -70,9 +77,18 @@ class Settings:
     port: int = 8080
 
     @property
-    def ollama_token_audience(self) -> str:
-        """The audience of the ID token: the configured one, else the Ollama service URL."""
-        return self.ollama_audience or self.ollama_host
+    def server_url(self) -> str:
+        """Where the model server is: `OLLAMA_HOST`, or the OpenAI-compatible base URL."""
+        return self.openai_base_url if self.provider == "openai" else self.ollama_host
+
+    @property
+    def server_token_audience(self) -> str:
+        """The audience of the ID token: the configured one, else the server's origin (a Cloud Run
+        service URL has no path; a base URL's `/v1` is not part of it)."""
+        if self.server_audience:
+            return self.server_audience
+        parts = urlsplit(self.server_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,9 +97,19 @@ class Settings:
         reader = _Reader(env)
         defaults = cls()
         settings = cls(
+            provider=reader.read("CODA_PROVIDER", _choice(PROVIDERS), "ollama"),
             ollama_host=reader.read("OLLAMA_HOST", _url, defaults.ollama_host),
-            ollama_auth=reader.read("CODA_OLLAMA_AUTH", _choice(OLLAMA_AUTH_MODES), "none"),
-            ollama_audience=reader.read("CODA_OLLAMA_AUDIENCE", _nonempty, ""),
+            openai_base_url=reader.read("CODA_OPENAI_BASE_URL", _base_url, ""),
+            openai_api_key=reader.read("CODA_OPENAI_API_KEY", _nonempty, ""),
+            server_auth=reader.read(
+                "CODA_SERVER_AUTH",
+                _choice(SERVER_AUTH_MODES),
+                "none",
+                formerly="CODA_OLLAMA_AUTH",
+            ),
+            server_audience=reader.read(
+                "CODA_SERVER_AUDIENCE", _nonempty, "", formerly="CODA_OLLAMA_AUDIENCE"
+            ),
             model=reader.read("CODA_MODEL", _nonempty, defaults.model),
             system_prompt=reader.read("CODA_SYSTEM_PROMPT", _nonempty, defaults.system_prompt),
             connect_timeout=reader.read(
@@ -141,14 +167,48 @@ class Settings:
                 "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
                 f"(got {settings.max_tokens} and {settings.context_length})"
             )
-        if settings.ollama_auth == "id-token" and not settings.ollama_host.startswith("https://"):
-            reader.problems.append(
-                "CODA_OLLAMA_AUTH=id-token needs an https:// OLLAMA_HOST "
-                f"(got {settings.ollama_host!r}); an ID token must not travel in clear text"
-            )
+        reader.problems.extend(_server_problems(settings, reader.failed))
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
+
+
+def _server_problems(settings: Settings, failed: set[str]) -> list[str]:
+    """Combinations that would send answers somewhere other than the operator meant; `failed`
+    names the variables already reported as unreadable."""
+    problems = []
+    url_variable = "OLLAMA_HOST"
+    if settings.provider == "openai":
+        url_variable = "CODA_OPENAI_BASE_URL"
+        if not settings.openai_base_url and url_variable not in failed:
+            problems.append(
+                "CODA_OPENAI_BASE_URL is required with CODA_PROVIDER=openai "
+                "(the server's URL with /v1, e.g. http://127.0.0.1:8000/v1)"
+            )
+    else:
+        ignored = [
+            name
+            for name, value in (
+                ("CODA_OPENAI_BASE_URL", settings.openai_base_url),
+                ("CODA_OPENAI_API_KEY", settings.openai_api_key),
+            )
+            if value
+        ]
+        if ignored:
+            problems.append(
+                f"{' and '.join(ignored)} only apply with CODA_PROVIDER=openai "
+                f"(got CODA_PROVIDER={settings.provider}): set it, or unset them"
+            )
+    if (
+        settings.server_auth == "id-token"
+        and settings.server_url
+        and not settings.server_url.startswith("https://")
+    ):
+        problems.append(
+            f"CODA_SERVER_AUTH=id-token needs an https:// {url_variable} "
+            f"(got {settings.server_url!r}); an ID token must not travel in clear text"
+        )
+    return problems
 
 
 class _Reader:
@@ -157,16 +217,28 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.failed: set[str] = set()
 
-    def read(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        raw = self.env.get(name)
-        if raw is None or raw.strip() == "":
+    def read(self, name: str, parse: Callable[[str], T], default: T, *, formerly: str = "") -> T:
+        """`formerly`: the variable's former name, still read when `name` is not set."""
+        raw, old = self._raw(name), self._raw(formerly) if formerly else None
+        if raw is not None and old is not None and old != raw:
+            self.problems.append(f"{name} and {formerly}, its former name, disagree: set {name}")
+        if raw is None:
+            name, raw = formerly, old
+        if raw is None:
             return default
         try:
-            return parse(raw.strip())
+            return parse(raw)
         except ValueError as exc:
             self.problems.append(f"{name}: {exc} (got {raw!r})")
+            self.failed.add(name)
             return default
+
+    def _raw(self, name: str) -> str | None:
+        """The stripped value, or None when unset or blank (blank means the default)."""
+        raw = self.env.get(name)
+        return None if raw is None or raw.strip() == "" else raw.strip()
 
 
 def _nonempty(raw: str) -> str:
@@ -201,6 +273,14 @@ def _url(raw: str) -> str:
     if port is None and parts.scheme == "http" and "://" not in raw:
         netloc = f"{host}:11434"
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _base_url(raw: str) -> str:
+    """An OpenAI-compatible base URL, path (`/v1`) included, without a trailing slash."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+    return raw.rstrip("/")
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:

@@ -15,9 +15,7 @@ The client has traps this module exists to absorb:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -26,6 +24,8 @@ import ollama
 from coda.llm.errors import LLMError
 from coda.llm.types import Chunk, GenerationOptions, Message, ServerConfig, Usage
 from coda.llm.upstream import (
+    TRANSPORT_FAILURES,
+    ModelOnServer,
     control_timeout,
     error_for_status,
     error_for_transport,
@@ -34,20 +34,11 @@ from coda.llm.upstream import (
     stream_timeout,
 )
 
-# What a call to Ollama can fail with; anything else is a bug and propagates as it is, for the web
-# tier to report as one (`coda.frontend.turn`).
-SERVER_FAILURES = (
-    LLMError,
-    ollama.ResponseError,
-    ollama.RequestError,
-    httpx.HTTPError,
-    ConnectionError,
-    ValueError,
-)
+SERVER_FAILURES = (*TRANSPORT_FAILURES, ollama.ResponseError, ollama.RequestError)
 NANOS = 1e9
 
 
-class OllamaChatModel:
+class OllamaChatModel(ModelOnServer):
     """`ChatModel` served by an Ollama server over its native `/api/chat` streaming API."""
 
     def __init__(
@@ -66,16 +57,6 @@ class OllamaChatModel:
             extra["transport"] = transport
         self._client = ollama.Client(host=server.url, timeout=stream_timeout(server), **extra)
         self._control = ollama.Client(host=server.url, timeout=control_timeout(server), **extra)
-
-    @property
-    def model(self) -> str:
-        return self._server.model
-
-    def with_model(self, name: str) -> OllamaChatModel:
-        """A sibling sharing this one's clients, so choosing a model opens no new connections."""
-        sibling = copy.copy(self)
-        sibling._server = replace(self._server, model=name)
-        return sibling
 
     def close(self) -> None:
         """Release pooled connections (at worker exit)."""

@@ -16,10 +16,12 @@ Both adapters reach their server over httpx, and the rules below hold for both:
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import Any, Self, TypeVar
 
 import backoff
 import httpx
@@ -42,6 +44,29 @@ P = TypeVar("P")
 Translate = Callable[[Exception, bool], LLMError]
 
 RETRYABLE = (UnavailableError, BusyError)
+# What any adapter's call can fail with besides its client's own errors: ours, httpx's, the
+# socket's, and a body that cannot be parsed. Anything else is a bug and propagates as it is, for
+# the web tier to report as one (`coda.frontend.turn`).
+TRANSPORT_FAILURES = (LLMError, httpx.HTTPError, ConnectionError, ValueError)
+
+
+class ModelOnServer:
+    """What every adapter is: one model on one server (see `ChatModel`).
+
+    `with_model` gives a sibling that shares the adapter's clients: choosing a model opens no new
+    connections, and closing either closes both.
+    """
+
+    _server: ServerConfig
+
+    @property
+    def model(self) -> str:
+        return self._server.model
+
+    def with_model(self, name: str) -> Self:
+        sibling = copy.copy(self)
+        sibling._server = replace(self._server, model=name)
+        return sibling
 
 
 def stream_timeout(server: ServerConfig) -> httpx.Timeout:

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from coda.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 OLLAMA_VERSION = (ROOT / "ollama" / "VERSION").read_text().strip()
 
@@ -233,8 +235,8 @@ def test_web_service_calls_ollama_with_an_id_token_for_its_url() -> None:
     container = _container(service)
     env = _env(container)
     assert env["OLLAMA_HOST"] == RENDER_ENV["OLLAMA_URL"]
-    assert env["CODA_OLLAMA_AUTH"] == "id-token"
-    assert env["CODA_OLLAMA_AUDIENCE"] == RENDER_ENV["OLLAMA_URL"]
+    assert env["CODA_SERVER_AUTH"] == "id-token"
+    assert env["CODA_SERVER_AUDIENCE"] == RENDER_ENV["OLLAMA_URL"]
     assert container["ports"][0]["containerPort"] == 8080
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert spec["timeoutSeconds"] >= 300
@@ -428,6 +430,45 @@ def test_compose_passes_the_secret_key_from_the_environment_to_web_only() -> Non
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert compose["services"]["web"]["environment"]["CODA_SECRET_KEY"] == "${CODA_SECRET_KEY:-}"
     assert "CODA_SECRET_KEY" not in compose["services"]["ollama"]["environment"]
+
+
+def _compose_web_env(environment: dict[str, str]) -> dict[str, str]:
+    """The web container's environment as compose interpolates it (`${NAME:-default}`)."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return {
+        name: re.sub(
+            r"\$\{(\w+):-([^}]*)\}",
+            lambda m: environment.get(m[1]) or m[2],
+            str(value),
+        )
+        for name, value in compose["services"]["web"]["environment"].items()
+    }
+
+
+def test_compose_runs_the_web_container_on_ollama_by_default() -> None:
+    settings = Settings.from_env(_compose_web_env({}))
+
+    assert (settings.provider, settings.server_url) == ("ollama", "http://ollama:11434")
+
+
+def test_compose_points_the_web_container_at_any_openai_compatible_server() -> None:
+    key = "sk-from-dotenv"
+    env = _compose_web_env(
+        {
+            "CODA_PROVIDER": "openai",
+            "CODA_OPENAI_BASE_URL": "http://host.containers.internal:8000/v1",
+            "CODA_OPENAI_API_KEY": key,
+            "CODA_MODEL": "tinyswallow:1.5b",
+        }
+    )
+
+    settings = Settings.from_env(env)
+
+    assert settings.provider == "openai"
+    assert settings.server_url == "http://host.containers.internal:8000/v1"
+    assert settings.openai_api_key == key
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert "CODA_OPENAI_API_KEY" not in compose["services"]["ollama"]["environment"]
 
 
 def test_compose_gpu_override_reserves_an_nvidia_device() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "coda"
-ADAPTERS = {"coda.llm.ollama"}
+ADAPTERS = {"coda.llm.ollama", "coda.llm.openai"}
 # What the adapters share (timeouts, retries, errors over httpx): beside the port, not in it.
 ADAPTER_SUPPORT = {"coda.llm.upstream"}
 CLIENT_LIBRARIES = {"ollama", "openai"}

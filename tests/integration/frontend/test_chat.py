@@ -62,6 +62,20 @@ def test_a_turn_streams_text_then_the_rendered_answer_with_usage(
     assert line.first_token_ms > 0  # type: ignore[attr-defined]
 
 
+def test_a_turn_over_the_openai_api_names_the_model_and_says_who_measured_the_speed(
+    ollama_server: OllamaServer, make_app: AppFactory
+) -> None:
+    client = make_app(ollama_server.host, provider="openai").test_client()
+
+    *_, final, done = post_turn(client, "日本の首都はどこですか？")
+
+    assert done.name == "done"
+    (answer,) = bubbles(final.data, "assistant")
+    meta = one(answer, ".message-meta").get_text()
+    assert meta.startswith("coda-test:270m · ")
+    assert "トークン/秒（coda 計測）" in meta
+
+
 def test_history_sent_back_reaches_the_model(
     ollama_server: OllamaServer, make_app: AppFactory, access_log: list[logging.LogRecord]
 ) -> None:
