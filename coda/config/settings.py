@@ -25,6 +25,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PROVIDERS = ("ollama", "openai")
 SERVER_AUTH_MODES = ("none", "id-token")
 LANGUAGES = ("ja", "en")
+MAX_MODEL_NAME = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,6 +43,8 @@ class Settings:
     server_auth: str = "none"
     server_audience: str = ""  # empty: the server's origin, which is what Cloud Run expects
     model: str = DEFAULT_MODEL
+    # The models users may choose in the page; empty: just `model`. It always holds `model`.
+    models: tuple[str, ...] = ()
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
 
     connect_timeout: float = 5.0
@@ -77,6 +80,11 @@ class Settings:
     port: int = 8080
 
     @property
+    def allowed_models(self) -> tuple[str, ...]:
+        """What the page offers and the server accepts: `models`, else the one `model`."""
+        return self.models or (self.model,)
+
+    @property
     def server_url(self) -> str:
         """Where the model server is: `OLLAMA_HOST`, or the OpenAI-compatible base URL."""
         return self.openai_base_url if self.provider == "openai" else self.ollama_host
@@ -110,7 +118,8 @@ class Settings:
             server_audience=reader.read(
                 "CODA_SERVER_AUDIENCE", _nonempty, "", formerly="CODA_OLLAMA_AUDIENCE"
             ),
-            model=reader.read("CODA_MODEL", _nonempty, defaults.model),
+            model=reader.read("CODA_MODEL", _model_name, defaults.model),
+            models=reader.read("CODA_MODELS", _model_names, ()),
             system_prompt=reader.read("CODA_SYSTEM_PROMPT", _nonempty, defaults.system_prompt),
             connect_timeout=reader.read(
                 "CODA_CONNECT_TIMEOUT", _number(0.1, 300), defaults.connect_timeout
@@ -166,6 +175,11 @@ class Settings:
             reader.problems.append(
                 "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
                 f"(got {settings.max_tokens} and {settings.context_length})"
+            )
+        if settings.models and settings.model not in settings.models:
+            reader.problems.append(
+                f"CODA_MODELS must include CODA_MODEL ({settings.model!r}), the model a "
+                f"conversation starts with (got {', '.join(settings.models)})"
             )
         reader.problems.extend(_server_problems(settings, reader.failed))
         if reader.problems:
@@ -243,6 +257,21 @@ class _Reader:
 
 def _nonempty(raw: str) -> str:
     return raw
+
+
+def _model_name(raw: str) -> str:
+    """A name as servers spell them (`tinyswallow:1.5b`, `org/Model-1.5B`): one word, not long."""
+    if len(raw) > MAX_MODEL_NAME or any(ch.isspace() or ch == "," for ch in raw):
+        raise ValueError(
+            f"expected a model name without spaces or commas, at most {MAX_MODEL_NAME}"
+        )
+    return raw
+
+
+def _model_names(raw: str) -> tuple[str, ...]:
+    """Comma-separated model names, in the order given, each once."""
+    names = [_model_name(part.strip()) for part in raw.split(",") if part.strip()]
+    return tuple(dict.fromkeys(names))
 
 
 def _boolean(raw: str) -> bool:

@@ -1,6 +1,15 @@
 """The web tier's chat: the blueprint, its partials and the strings people read."""
 
+from coda.frontend.posted_turn import ModelMenu
 from coda.frontend.services import EXTENSION_KEY, Pacing, Services, services
 from coda.frontend.views import TURN_RECORD_KEY, blueprint
 
-__all__ = ["EXTENSION_KEY", "TURN_RECORD_KEY", "Pacing", "Services", "blueprint", "services"]
+__all__ = [
+    "EXTENSION_KEY",
+    "TURN_RECORD_KEY",
+    "ModelMenu",
+    "Pacing",
+    "Services",
+    "blueprint",
+    "services",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from coda.config import Settings
-from coda.frontend import Pacing, Services
+from coda.frontend import ModelMenu, Pacing, Services
 from coda.infrastructure.identity_token import SERVERLESS_AUTHORIZATION, IdentityTokenAuth
 from coda.llm import ChatModel, GenerationOptions, PromptLimits, ServerConfig
 from coda.llm.ollama import OllamaChatModel
@@ -83,6 +83,7 @@ def build_services(settings: Settings, chat_model: ChatModel) -> Services:
     return Services(
         settings=settings,
         chat_model=chat_model,
+        models=ModelMenu(settings.model, settings.allowed_models),
         options=generation_options(settings),
         limits=prompt_limits(settings),
         pacing=Pacing(settings.heartbeat_seconds, settings.loading_notice_seconds),

@@ -156,3 +156,34 @@ def test_readiness_reflects_the_real_server(
     assert ready.get_json()["ready"] is True
     assert missing.status_code == 503
     assert missing.get_json()["model_present"] is False
+
+
+@pytest.mark.parametrize("provider", ["ollama", "openai"])
+def test_readiness_reports_each_allowed_model_on_the_real_server(
+    ollama_server: OllamaServer, second_model: str, make_app: AppFactory, provider: str
+) -> None:
+    allowed = ("coda-test:270m", second_model, "no-such-model:latest")
+    client = make_app(ollama_server.host, provider=provider, models=allowed).test_client()
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["server_reachable"] is True
+    assert body["models"] == {
+        "coda-test:270m": True,
+        second_model: True,
+        "no-such-model:latest": False,
+    }
+
+
+def test_the_chosen_model_is_the_one_the_real_server_answers_with(
+    ollama_server: OllamaServer, second_model: str, make_app: AppFactory
+) -> None:
+    app = make_app(ollama_server.host, models=("coda-test:270m", second_model))
+
+    *_, final, done = post_turn(app.test_client(), "日本の首都は？", model=second_model)
+
+    assert done.name == "done"
+    (answer,) = bubbles(final.data, "assistant")
+    assert one(answer, ".message-meta").get_text().startswith(f"{second_model} · ")

@@ -27,6 +27,7 @@ def test_every_variable_is_read() -> None:
             "CODA_SERVER_AUTH": "id-token",
             "CODA_SERVER_AUDIENCE": "https://audience.example",
             "CODA_MODEL": "other:1b",
+            "CODA_MODELS": "other:1b,second:2b",
             "CODA_SYSTEM_PROMPT": "short answers",
             "CODA_CONNECT_TIMEOUT": "2.5",
             "CODA_FIRST_TOKEN_TIMEOUT": "30",
@@ -64,6 +65,7 @@ def test_every_variable_is_read() -> None:
         server_auth="id-token",
         server_audience="https://audience.example",
         model="other:1b",
+        models=("other:1b", "second:2b"),
         system_prompt="short answers",
         connect_timeout=2.5,
         first_token_timeout=30,
@@ -255,3 +257,25 @@ def test_web_defaults_are_japanese_without_warmup() -> None:
     assert settings.warmup is False
     assert settings.secret_key == ""
     assert settings.model_notice == ""
+
+
+def test_the_allowed_models_are_the_configured_one_unless_listed() -> None:
+    assert Settings.from_env({"CODA_MODEL": "a:1"}).allowed_models == ("a:1",)
+    listed = Settings.from_env({"CODA_MODEL": "a:1", "CODA_MODELS": " b:2, a:1 ,, b:2 "})
+    assert listed.allowed_models == ("b:2", "a:1")
+
+
+def test_the_allowed_models_must_include_the_default() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CODA_MODEL": "a:1", "CODA_MODELS": "b:2,c:3"})
+
+    (problem,) = caught.value.problems
+    assert problem.startswith("CODA_MODELS must include CODA_MODEL ('a:1')")
+
+
+@pytest.mark.parametrize(("name", "raw"), [("CODA_MODEL", "two words"), ("CODA_MODELS", "a:1,b 2")])
+def test_a_model_name_is_one_word(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: raw})
+
+    assert caught.value.problems[0].startswith(f"{name}: expected a model name without spaces")

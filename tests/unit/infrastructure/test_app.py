@@ -56,6 +56,19 @@ def test_readyz_reports_whether_the_server_has_the_model(
     assert response.get_json() == expected
 
 
+def test_readyz_reports_each_model_users_may_choose() -> None:
+    settings = replace(SETTINGS, models=("stub:1", "b:2", "c:3"))
+    client = coda.create_app(settings, chat_model=StubModel(listed=["c:3", "stub:1"])).test_client()
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["models"] == {"stub:1": True, "b:2": False, "c:3": True}
+    assert (body["model"], body["model_present"]) == ("stub:1", True)
+    assert body["detail"] == "not on the server: b:2"
+
+
 def test_readyz_is_503_when_the_server_cannot_be_asked() -> None:
     stub = StubModel(list_error=UnavailableError("ConnectError: cannot connect to the server"))
     client = coda.create_app(SETTINGS, chat_model=stub).test_client()
