@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import httpx
@@ -104,3 +106,14 @@ def test_the_openai_provider_gets_its_adapter_with_the_token_beside_the_key(
     assert isinstance(model, OpenAIChatModel)
     assert bootstrap.server_config(settings).url == "https://vllm.example/v1"
     assert asked == [("https://vllm.example", "X-Serverless-Authorization")]
+
+
+def test_the_openai_client_is_loaded_only_for_the_openai_provider() -> None:
+    code = (
+        "import sys, coda; from coda.config import Settings;"
+        " coda.create_app(Settings(log_format='text', secret_key='k'));"
+        " print('openai' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout.strip() == "False"
