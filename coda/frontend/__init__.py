@@ -1,6 +1,7 @@
 """The web tier's chat: the blueprint, its partials and the strings people read."""
 
 from coda.frontend.draining import Draining
+from coda.frontend.posted_turn import ModelMenu
 from coda.frontend.services import EXTENSION_KEY, Pacing, Services, services
 from coda.frontend.views import TURN_RECORD_KEY, blueprint
 
@@ -8,6 +9,7 @@ __all__ = [
     "EXTENSION_KEY",
     "TURN_RECORD_KEY",
     "Draining",
+    "ModelMenu",
     "Pacing",
     "Services",
     "blueprint",

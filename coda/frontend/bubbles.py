@@ -27,15 +27,17 @@ class Bubble:
 
 
 def usage_line(usage: Usage, lang: str) -> str:
-    """`model · tokens in · tokens out · tokens/s`, noting an answer cut at the length limit."""
-    tps = "–" if usage.tokens_per_second is None else f"{usage.tokens_per_second:.1f}"
+    """`model · tokens in · tokens out · tokens/s (whose figure)`, noting an answer cut at the
+    length limit. The model is the one that answered, as the server named it."""
+    speed = usage.tokens_per_second
     line = translate(
         "meta",
         lang,
         model=usage.model,
         prompt=usage.prompt_tokens,
         completion=usage.completion_tokens,
-        tps=tps,
+        tps="–" if speed is None else f"{speed:.1f}",
+        source="" if speed is None else translate(f"speed.{usage.speed_source.value}", lang),
     )
     if usage.done_reason == "length":
         line += " " + translate("meta_cut", lang)

@@ -36,10 +36,17 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "you": {"ja": "あなた", "en": "You"},
     "assistant": {"ja": "アシスタント", "en": "Assistant"},
     "model_footer": {"ja": "モデル: {model}", "en": "Model: {model}"},
+    "model_label": {"ja": "モデル", "en": "Model"},
     "meta": {
-        "ja": "{model} · 入力 {prompt} トークン · 出力 {completion} トークン · {tps} トークン/秒",
-        "en": "{model} · {prompt} tokens in · {completion} tokens out · {tps} tokens/s",
+        "ja": (
+            "{model} · 入力 {prompt} トークン · 出力 {completion} トークン"
+            " · {tps} トークン/秒{source}"
+        ),
+        "en": "{model} · {prompt} tokens in · {completion} tokens out · {tps} tokens/s{source}",
     },
+    # Whose clock the speed comes from (coda.llm.SpeedSource).
+    "speed.server": {"ja": "（サーバー計測）", "en": " (server's figure)"},
+    "speed.measured": {"ja": "（coda 計測）", "en": " (measured by coda)"},
     "meta_cut": {
         "ja": "（長さの上限で打ち切り）",
         "en": "(cut at the length limit)",
@@ -92,6 +99,10 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "error.invalid_request.message_too_long": {
         "ja": "メッセージが長すぎます（{length} 文字）。{limit} 文字以内にしてください。",
         "en": "The message is too long ({length} characters). Keep it within {limit}.",
+    },
+    "error.invalid_request.unknown_model": {
+        "ja": "モデル「{model}」は選べません。ページを再読み込みして、一覧から選んでください。",
+        "en": "The model “{model}” cannot be chosen here. Reload the page and pick one listed.",
     },
     "error.invalid_request.bad_history": {
         "ja": "会話の履歴を読み取れませんでした。「新しいチャット」で始め直してください。",

@@ -1,9 +1,10 @@
-"""Reading what the browser posts: the new message and the history it sends back each turn.
+"""Reading what the browser posts: the new message, the history it sends back each turn, and the
+model it chose.
 
 This is the one place a posted turn is read. Everything is checked here, before a byte goes to the
-model: a client can only offer user and assistant turns within the size limits, and the system
-prompt is the server's own. A refusal is an `InputError` naming the rule that failed, so the page
-can say what to change.
+model: a client can only offer user and assistant turns within the size limits, only a model the
+operator allowed, and the system prompt is the server's own. A refusal is an `InputError` naming
+the rule that failed, so the page can say what to change.
 """
 
 from __future__ import annotations
@@ -35,16 +36,37 @@ class InputError(Exception):
         self.params: dict[str, Any] = {"reason": reason, **params}
 
 
+# The longest model name an error message repeats back.
+SHOWN_NAME_CHARS = 100
+
+
+@dataclass(frozen=True)
+class ModelMenu:
+    """The models users may choose (`CODA_MODELS`), and the one a turn naming none gets."""
+
+    default: str
+    allowed: tuple[str, ...]
+
+    @property
+    def choosable(self) -> bool:
+        """Whether the page shows a picker: only when there is something to choose."""
+        return len(self.allowed) > 1
+
+
 @dataclass(frozen=True)
 class PostedTurn:
-    """A validated turn: the message as the user wrote it, and the prompt for the model."""
+    """A validated turn: the message as the user wrote it, the prompt, and the model to ask."""
 
     message: str
     prompt: list[Message]
+    model: str
 
 
-def read_turn(form: Mapping[str, str], system_prompt: str, limits: PromptLimits) -> PostedTurn:
+def read_turn(
+    form: Mapping[str, str], system_prompt: str, limits: PromptLimits, models: ModelMenu
+) -> PostedTurn:
     """The turn the browser posted, or an `InputError` saying which rule it breaks."""
+    model = choose_model(form.get("model", ""), models)
     history = parse_history(_history_json(form), limits)
     message = validate_message(form.get("message", ""), limits)
     if history_budget(system_prompt, message, limits) < 0:
@@ -54,7 +76,18 @@ def read_turn(form: Mapping[str, str], system_prompt: str, limits: PromptLimits)
             limit=limits.max_message_chars,
             length=len(message),
         )
-    return PostedTurn(message, build_messages(system_prompt, history, message, limits))
+    return PostedTurn(message, build_messages(system_prompt, history, message, limits), model)
+
+
+def choose_model(name: str, models: ModelMenu) -> str:
+    """The model the page chose, checked against the allowed list; none chosen: the default."""
+    chosen = name.strip()
+    if not chosen:
+        return models.default
+    if chosen not in models.allowed:
+        shown = chosen[:SHOWN_NAME_CHARS]
+        raise InputError("unknown_model", f"model {shown!r} is not allowed", model=shown)
+    return chosen
 
 
 def read_saved_conversation(

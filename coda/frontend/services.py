@@ -8,6 +8,7 @@ from flask import current_app
 
 from coda.config import Settings
 from coda.frontend.draining import Draining
+from coda.frontend.posted_turn import ModelMenu
 from coda.llm import ChatModel, GenerationOptions, PromptLimits
 
 EXTENSION_KEY = "coda"
@@ -26,7 +27,9 @@ class Services:
     """Everything a chat view uses, built once by `create_app`; the views never build any of it."""
 
     settings: Settings
+    # The default model; a turn asks `chat_model.with_model(...)` for the one it chose.
     chat_model: ChatModel
+    models: ModelMenu
     options: GenerationOptions
     limits: PromptLimits
     pacing: Pacing

@@ -60,7 +60,7 @@ def index() -> Response:
     return page_or_partial(
         "pages/chat.html",
         "partials/_messages.html",
-        model=app_services.chat_model.model,
+        models=app_services.models,
         model_notice=app_services.settings.model_notice,
         limits=app_services.limits,
     )
@@ -81,14 +81,19 @@ def chat() -> Response:
     app_services = services()
     lang = language()
     try:
-        turn = read_turn(request.form, app_services.settings.system_prompt, app_services.limits)
+        turn = read_turn(
+            request.form,
+            app_services.settings.system_prompt,
+            app_services.limits,
+            app_services.models,
+        )
     except InputError as exc:
         request.environ[TURN_RECORD_KEY] = TurnRecord(
             outcome="error", error_kind=exc.kind, error_detail=exc.detail
         )
         text = error_message(exc.kind, exc.params, lang)
         return _error_bubbles(text, 422, user_text=request.form.get("message", "").strip())
-    model = app_services.chat_model
+    model = app_services.chat_model.with_model(turn.model)
     record = TurnRecord(model=model.model)
     request.environ[TURN_RECORD_KEY] = record
     body = stream_turn(

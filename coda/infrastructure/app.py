@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None
     services = build_services(settings, chat_model)
     app.extensions[EXTENSION_KEY] = services
     app.register_blueprint(blueprint)
-    health.install(app, chat_model)
+    health.install(app, chat_model, services.models.allowed)
     middleware.install(app)
     if settings.warmup:
         start_warmup(chat_model, services.options)

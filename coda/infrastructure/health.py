@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from coda.llm import ChatModel, Health
+from coda.llm import ChatModel, LLMError
 
 READY_CACHE_SECONDS = 5.0
 READINESS_KEY = "coda.readiness"
@@ -17,20 +17,48 @@ READINESS_KEY = "coda.readiness"
 blueprint = Blueprint("health", __name__)
 
 
-class CachedHealth:
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the model server answers, and which of the models users may choose it has."""
+
+    reachable: bool
+    models: Mapping[str, bool]
+    detail: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return self.reachable and all(self.models.values())
+
+
+def check_readiness(chat_model: ChatModel, allowed: Sequence[str]) -> Readiness:
+    """One listing of the server's models answers for all of them."""
+    try:
+        available = set(chat_model.list_models())
+    except LLMError as exc:
+        return Readiness(False, dict.fromkeys(allowed, False), exc.detail)
+    present = {name: name in available for name in allowed}
+    missing = [name for name, found in present.items() if not found]
+    detail = f"not on the server: {', '.join(missing)}" if missing else ""
+    return Readiness(True, present, detail)
+
+
+class CachedReadiness:
     """One upstream check per few seconds, however many probes and instances of it ask."""
 
     def __init__(
-        self, check: Callable[[], Health], ttl: float, clock: Callable[[], float] = time.monotonic
+        self,
+        check: Callable[[], Readiness],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._check = check
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._value: Health | None = None
+        self._value: Readiness | None = None
         self._at = 0.0
 
-    def get(self) -> Health:
+    def get(self) -> Readiness:
         with self._lock:
             now = self._clock()
             if self._value is None or now - self._at >= self._ttl:
@@ -40,37 +68,40 @@ class CachedHealth:
 
 
 @dataclass(frozen=True)
-class Readiness:
-    """What `/readyz` reports on: the model, and its health cached for a few seconds."""
+class ReadinessProbe:
+    """What `/readyz` reports on: the default model, and the cached check of all allowed ones."""
 
-    model: ChatModel
-    health: CachedHealth
+    default_model: str
+    cached: CachedReadiness
 
 
-def install(app: Flask, chat_model: ChatModel) -> None:
-    """Register `/healthz` and `/readyz` on `app`, readiness asking `chat_model`."""
-    cached = CachedHealth(chat_model.health, READY_CACHE_SECONDS)
-    app.extensions[READINESS_KEY] = Readiness(chat_model, cached)
+def install(app: Flask, chat_model: ChatModel, allowed: Sequence[str]) -> None:
+    """Register `/healthz` and `/readyz` on `app`, readiness asking `chat_model`'s server."""
+    models = tuple(allowed)
+    cached = CachedReadiness(lambda: check_readiness(chat_model, models), READY_CACHE_SECONDS)
+    app.extensions[READINESS_KEY] = ReadinessProbe(chat_model.model, cached)
     app.register_blueprint(blueprint)
 
 
 @blueprint.get("/healthz")
 def healthz() -> Response:
-    """The process serves requests; says nothing about Ollama, so a slow model never restarts us."""
+    """The process serves requests; says nothing about the model server, so a slow model never
+    restarts us."""
     return jsonify(status="ok")
 
 
 @blueprint.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Ollama answers and has the model; 503 with what failed otherwise."""
-    readiness: Readiness = current_app.extensions[READINESS_KEY]
-    health = readiness.health.get()
-    body = {
-        "ready": health.ready,
-        "model": readiness.model.model,
-        "ollama_reachable": health.reachable,
-        "model_present": health.model_present,
+    """The model server answers and has every allowed model; 503 with what failed otherwise."""
+    probe: ReadinessProbe = current_app.extensions[READINESS_KEY]
+    readiness = probe.cached.get()
+    body: dict[str, object] = {
+        "ready": readiness.ready,
+        "model": probe.default_model,
+        "server_reachable": readiness.reachable,
+        "model_present": readiness.models.get(probe.default_model, False),
+        "models": dict(readiness.models),
     }
-    if health.detail:
-        body["detail"] = health.detail
-    return jsonify(body), 200 if health.ready else 503
+    if readiness.detail:
+        body["detail"] = readiness.detail
+    return jsonify(body), 200 if readiness.ready else 503

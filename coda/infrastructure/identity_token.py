@@ -1,7 +1,7 @@
-"""Google identity tokens for calling a private Cloud Run service (the Ollama service).
+"""Google identity tokens for calling a private Cloud Run service (the model server).
 
-On Cloud Run, the web service's service account holds `roles/run.invoker` on the Ollama service and
-proves it with an ID token whose audience is the Ollama service URL. google-auth fetches that token
+On Cloud Run, the web service's service account holds `roles/run.invoker` on the model service and
+proves it with an ID token whose audience is the service URL. google-auth fetches that token
 from the metadata server (or, locally, from the key file named by GOOGLE_APPLICATION_CREDENTIALS);
 `IdentityTokenAuth` caches it and refreshes it a few minutes before it expires, so a chat turn never
 waits on the metadata server except about once an hour.
@@ -23,6 +23,8 @@ from google.auth.credentials import Credentials
 # Google ID tokens live one hour; refreshing five minutes early leaves room for clock skew and for a
 # long streamed answer that starts just before the token would have run out.
 DEFAULT_REFRESH_MARGIN_S = 300.0
+# Cloud Run takes the token from this header before `Authorization`, leaving that one to the app.
+SERVERLESS_AUTHORIZATION = "X-Serverless-Authorization"
 
 
 class IdentityTokenError(httpx.TransportError):
@@ -37,10 +39,12 @@ def _default_token_request() -> google.auth.transport.Request:
 
 
 class IdentityTokenAuth(httpx.Auth):
-    """Adds `Authorization: Bearer <Google ID token for audience>` to every request.
+    """Adds `Authorization: Bearer <Google ID token for audience>` to every request, or puts the
+    token in `header` (`X-Serverless-Authorization` when `Authorization` carries an API key).
 
-    Thread-safe: gunicorn's gthread workers share one adapter, so one lock guards the cached token
-    and only one thread refreshes it while the others wait for the result.
+    Safe to share: all the requests of a worker (greenlets under gevent, threads elsewhere) use one
+    adapter, so one lock guards the cached token and only one of them refreshes it while the others
+    wait for the result.
     """
 
     def __init__(
@@ -50,11 +54,13 @@ class IdentityTokenAuth(httpx.Auth):
         token_request: google.auth.transport.Request | None = None,
         refresh_margin_s: float = DEFAULT_REFRESH_MARGIN_S,
         clock: Callable[[], float] = time.time,
+        header: str = "Authorization",
     ) -> None:
         """`token_request` is the transport google-auth talks to the metadata server through."""
         if not audience:
-            raise ValueError("an identity token needs an audience (the Ollama service URL)")
+            raise ValueError("an identity token needs an audience (the model service URL)")
         self.audience = audience
+        self.header = header
         self._token_request = token_request
         self._refresh_margin_s = refresh_margin_s
         self._clock = clock
@@ -65,10 +71,10 @@ class IdentityTokenAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Send with the cached token; on a 401, refresh once and send again."""
-        request.headers["Authorization"] = f"Bearer {self.token()}"
+        request.headers[self.header] = f"Bearer {self.token()}"
         response = yield request
         if response.status_code == httpx.codes.UNAUTHORIZED:
-            request.headers["Authorization"] = f"Bearer {self.token(force_refresh=True)}"
+            request.headers[self.header] = f"Bearer {self.token(force_refresh=True)}"
             yield request
 
     def token(self, *, force_refresh: bool = False) -> str:

@@ -1,7 +1,7 @@
 """The LLM port: types, the `ChatModel` protocol, errors and prompt building, standard library only.
 
-Adapters sit beside the port, one module each (`coda.llm.ollama`); only the composition root
-(`coda.infrastructure`) imports them.
+Adapters sit beside the port, one module each (`coda.llm.ollama`), with what they share in
+`coda.llm.upstream`; only the composition root (`coda.infrastructure`) imports them.
 """
 
 from coda.llm.errors import (
@@ -18,10 +18,10 @@ from coda.llm.prompt import PromptLimits, build_messages, estimate_tokens, histo
 from coda.llm.types import (
     Chunk,
     GenerationOptions,
-    Health,
     Message,
     Role,
     ServerConfig,
+    SpeedSource,
     Usage,
 )
 
@@ -30,7 +30,6 @@ __all__ = [
     "ChatModel",
     "Chunk",
     "GenerationOptions",
-    "Health",
     "LLMError",
     "LLMTimeoutError",
     "Message",
@@ -39,6 +38,7 @@ __all__ = [
     "RejectedError",
     "Role",
     "ServerConfig",
+    "SpeedSource",
     "StreamInterruptedError",
     "UnavailableError",
     "Usage",

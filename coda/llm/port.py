@@ -5,15 +5,32 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Protocol
 
-from coda.llm.types import Chunk, GenerationOptions, Health, Message
+from coda.llm.types import Chunk, GenerationOptions, Message
 
 
 class ChatModel(Protocol):
-    """A chat model behind some server; adapters implement it, views depend only on it."""
+    """One model on some server; adapters implement it, views depend only on it.
+
+    The model is part of the object, not an argument of each call: `with_model` gives the same
+    server (its connections, auth and time limits) answering with another model. So a turn is
+    handed exactly the model it runs on, and everything that only ever uses one model (the reader
+    of an answer, the warm-up) never hears of the choice.
+    """
 
     @property
     def model(self) -> str:
-        """The model's name as the server knows it, shown under each answer."""
+        """The model's name as the server knows it."""
+        ...
+
+    def with_model(self, name: str) -> ChatModel:
+        """The same server and connections, answering with the model `name`."""
+        ...
+
+    def list_models(self) -> list[str]:
+        """Every name the server answers to, without generating anything.
+
+        Raises `coda.llm.errors.LLMError` when the server cannot be asked.
+        """
         ...
 
     def stream(
@@ -27,14 +44,10 @@ class ChatModel(Protocol):
         """
         ...
 
-    def health(self) -> Health:
-        """Say whether the server answers and has the model, without generating anything."""
-        ...
-
     def preload(self, options: GenerationOptions) -> None:
         """Load the model as answers with `options` will use it, so no user waits for the load."""
         ...
 
     def close(self) -> None:
-        """Release pooled connections (at worker exit)."""
+        """Release pooled connections (at worker exit); shared with every `with_model` sibling."""
         ...

@@ -53,17 +53,30 @@ class ServerConfig:
     max_connections: int
 
 
+class SpeedSource(StrEnum):
+    """Whose clock the tokens per second come from: the server's, or ours when it reports none."""
+
+    SERVER = "server"
+    MEASURED = "measured"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Usage:
-    """What the server reports at the end of an answer: shown under it, and logged."""
+    """What the server reports at the end of an answer: shown under it, and logged.
+
+    `model` is the name the server answered with. A server that times its own generation (Ollama)
+    gives the speed; one that reports token counts only leaves the adapter to measure it
+    (`speed_source`) and has no load time to report (`load_seconds` is None).
+    """
 
     model: str
     prompt_tokens: int
     completion_tokens: int
     tokens_per_second: float | None
-    load_seconds: float
+    load_seconds: float | None
     total_seconds: float
     done_reason: str
+    speed_source: SpeedSource = SpeedSource.SERVER
 
 
 @dataclass(frozen=True)
@@ -72,16 +85,3 @@ class Chunk:
 
     text: str = ""
     usage: Usage | None = None
-
-
-@dataclass(frozen=True)
-class Health:
-    """Whether the LLM server answers and has our model, with the reason when not."""
-
-    reachable: bool
-    model_present: bool
-    detail: str = ""
-
-    @property
-    def ready(self) -> bool:
-        return self.reachable and self.model_present

@@ -10,25 +10,25 @@ from flask import Flask
 
 from coda.infrastructure.app import create_app
 from coda.infrastructure.bootstrap import build_chat_model
-from coda.llm.ollama import OllamaChatModel
+from coda.llm import ChatModel
 from tests.support.factories import AppFactory, ModelFactory
 from tests.support.settings import make_settings
 
 
 @pytest.fixture
-def opened_models() -> Iterator[list[OllamaChatModel]]:
+def opened_models() -> Iterator[list[ChatModel]]:
     """Every adapter a test builds; their connection pools are closed when it ends."""
-    models: list[OllamaChatModel] = []
+    models: list[ChatModel] = []
     yield models
     for model in models:
         model.close()
 
 
 @pytest.fixture
-def chat_model(opened_models: list[OllamaChatModel]) -> ModelFactory:
+def chat_model(opened_models: list[ChatModel]) -> ModelFactory:
     """The real adapter, built as the app builds it, from `make_settings` arguments."""
 
-    def build(host: str, **overrides: Any) -> OllamaChatModel:
+    def build(host: str, **overrides: Any) -> ChatModel:
         opened_models.append(build_chat_model(make_settings(host, **overrides)))
         return opened_models[-1]
 

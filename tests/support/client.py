@@ -10,10 +10,17 @@ from tests.support.sse import Event, events
 
 
 def post_turn(
-    client: FlaskClient, message: str = "hi", history: list[dict[str, str]] | None = None
+    client: FlaskClient,
+    message: str = "hi",
+    history: list[dict[str, str]] | None = None,
+    *,
+    model: str = "",
 ) -> list[Event]:
-    """Every event of one `/chat` turn, read to the end; fails on a refused request."""
+    """Every event of one `/chat` turn, read to the end; fails on a refused request. `model` is
+    what the page's picker sends (nothing when empty, as a page without a picker)."""
     data = {"message": message, "history": json.dumps(history or [])}
+    if model:
+        data["model"] = model
     response = client.post("/chat", data=data, buffered=False)
     try:
         assert response.status_code == 200, response.get_data(as_text=True)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from coda.llm.ollama import OllamaChatModel
+from coda.llm import ChatModel
 
 # host, then `Settings` fields to override (see tests/support/settings.make_settings)
-ModelFactory = Callable[..., OllamaChatModel]
+ModelFactory = Callable[..., ChatModel]
 AppFactory = Callable[..., Flask]

@@ -17,6 +17,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_MODEL = "coda-test:270m"
+# A second name for the same weights, for choosing between models (Ollama stores the blob once).
+SECOND_TEST_MODEL = "coda-test-b:270m"
 TEST_MODELFILE = ROOT / "ollama" / "Modelfile.test"
 
 

@@ -33,7 +33,13 @@ PROMPT_LIMITS = PromptLimits(
 
 
 def make_settings(host: str, **overrides: Any) -> Settings:
-    """Short, repeatable generation: tests assert on structure, never on wording."""
+    """Short, repeatable generation: tests assert on structure, never on wording.
+
+    With `provider="openai"` the same Ollama is reached through the OpenAI-compatible API it
+    serves at `/v1`.
+    """
+    if overrides.get("provider") == "openai":
+        overrides.setdefault("openai_base_url", f"{host}/v1")
     base = Settings(
         ollama_host=host,
         model=TEST_MODEL,

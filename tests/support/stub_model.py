@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from coda.llm import Chunk, GenerationOptions, Health, LLMError, Message, Usage
+from coda.llm import Chunk, GenerationOptions, LLMError, Message, Usage
 
 USAGE = Usage(
     model="stub:1",
@@ -27,26 +27,39 @@ USAGE = Usage(
 
 @dataclass
 class StubModel:
-    """Scripted answers: `texts` one chunk each, then usage, or `error` after them."""
+    """Scripted answers: `texts` one chunk each, then usage, or `error` after them.
+
+    `with_model` gives a sibling that shares everything recorded (`received`, `asked`, the events)
+    and answers with the other name, as the real adapters share their connections.
+    """
 
     texts: list[str] = field(default_factory=lambda: ["こんにちは", "、世界"])
     error: LLMError | None = None
     first_delay: float = 0.0
     delay: float = 0.0
-    health_result: Health = field(default_factory=lambda: Health(True, True))
+    name: str = "stub:1"
+    # What the server "has", or the error listing it fails with.
+    listed: list[str] = field(default_factory=lambda: ["stub:1"])
+    list_error: LLMError | None = None
     received: list[list[Message]] = field(default_factory=list)
+    # The model each answer was asked of, in order.
+    asked: list[str] = field(default_factory=list)
     closed: threading.Event = field(default_factory=threading.Event)
-    health_calls: int = 0
+    list_calls: list[int] = field(default_factory=list)
     preloaded: threading.Event = field(default_factory=threading.Event)
 
     @property
     def model(self) -> str:
-        return "stub:1"
+        return self.name
+
+    def with_model(self, name: str) -> StubModel:
+        return replace(self, name=name)
 
     def stream(
         self, messages: Sequence[Message], options: GenerationOptions
     ) -> Generator[Chunk, None, None]:
         self.received.append(list(messages))
+        self.asked.append(self.name)
         try:
             time.sleep(self.first_delay)
             for text in self.texts:
@@ -54,13 +67,15 @@ class StubModel:
                 time.sleep(self.delay)
             if self.error is not None:
                 raise self.error
-            yield Chunk("", USAGE)
+            yield Chunk("", replace(USAGE, model=self.name))
         finally:
             self.closed.set()
 
-    def health(self) -> Health:
-        self.health_calls += 1
-        return self.health_result
+    def list_models(self) -> list[str]:
+        self.list_calls.append(1)
+        if self.list_error is not None:
+            raise self.list_error
+        return list(self.listed)
 
     def preload(self, options: GenerationOptions) -> None:
         self.preloaded.set()

@@ -1,6 +1,7 @@
 """The deploy files hold together: Dockerfiles lint clean and pin what they should, the Cloud Run
-services render to what Cloud Run needs, cloudbuild.yaml pushes what it builds, and compose wires
-the two services as documented."""
+services (Ollama on GPU or CPU, vLLM on GPU) render to what Cloud Run needs and to settings coda
+accepts, the Cloud Build configs push what they build, and compose wires the services as
+documented."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from coda.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 OLLAMA_VERSION = (ROOT / "ollama" / "VERSION").read_text().strip()
@@ -36,6 +39,23 @@ RENDER_ENV = {
     "CODA_MODEL": "tinyswallow:1.5b",
     "SECRET_KEY_SECRET": "coda-secret-key",
     "SECRET_KEY_VERSION": "3",
+    "VLLM_SERVICE": "coda-vllm",
+    "VLLM_SA": "coda-vllm@proj.iam.gserviceaccount.com",
+    "VLLM_IMAGE": "us-central1-docker.pkg.dev/proj/coda/vllm:abc",
+    "VLLM_MAX_NUM_SEQS": "64",
+    "VLLM_URL": "https://coda-vllm-xyz-uc.a.run.app",
+    "API_KEY_SECRET": "coda-vllm-api-key",
+    "API_KEY_VERSION": "5",
+}
+# The env entries through which the two web services differ: which server, and how to reach it.
+MODEL_SERVER_ENV = {
+    "CODA_FIRST_TOKEN_TIMEOUT",
+    "CODA_TOTAL_TIMEOUT",
+    "OLLAMA_HOST",
+    "CODA_PROVIDER",
+    "CODA_OPENAI_BASE_URL",
+    "CODA_OPENAI_API_KEY",
+    "CODA_SERVER_AUDIENCE",
 }
 
 # What a generated secret value looks like (secrets.token_urlsafe(48) is 64 such characters):
@@ -101,13 +121,23 @@ def _secret_env(container: dict[str, Any]) -> dict[str, dict[str, str]]:
     }
 
 
-def _dry_run(*args: str, path_prefix: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """scripts/deploy-cloud-run.sh proj europe-west4 gpu --dry-run ARGS, outside RENDER_ENV."""
+def _dry_run(
+    *args: str, path_prefix: Path | None = None, variant: str = "gpu"
+) -> subprocess.CompletedProcess[str]:
+    """scripts/deploy-cloud-run.sh proj europe-west4 VARIANT --dry-run ARGS, outside RENDER_ENV."""
     env = {k: v for k, v in os.environ.items() if k not in RENDER_ENV}
     if path_prefix is not None:
         env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
     return subprocess.run(
-        ["bash", "scripts/deploy-cloud-run.sh", "proj", "europe-west4", "gpu", "--dry-run", *args],
+        [
+            "bash",
+            "scripts/deploy-cloud-run.sh",
+            "proj",
+            "europe-west4",
+            variant,
+            "--dry-run",
+            *args,
+        ],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -123,7 +153,7 @@ def _commands(result: subprocess.CompletedProcess[str]) -> list[str]:
 # --- Dockerfiles -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dockerfile", ["Dockerfile.web", "Dockerfile.ollama"])
+@pytest.mark.parametrize("dockerfile", ["Dockerfile.web", "Dockerfile.ollama", "Dockerfile.vllm"])
 def test_dockerfile_lints_clean_with_hadolint(dockerfile: str) -> None:
     result = subprocess.run(
         [_hadolint(), "--no-color", dockerfile],
@@ -152,6 +182,21 @@ def test_dockerfile_ollama_bakes_the_model_and_serves_on_port_or_11434() -> None
     assert "ARG GGUF_FILE=" in text
     assert "create-model.sh --serve" in text
     assert 'OLLAMA_HOST="0.0.0.0:${PORT}"' in text
+
+
+def test_dockerfile_vllm_pins_the_official_image_and_serves_the_baked_weights_offline() -> None:
+    instructions = _instructions("Dockerfile.vllm")
+    (version,) = [a for k, a in instructions if k == "ARG" and a.startswith("VLLM_VERSION=")]
+    assert re.fullmatch(r"VLLM_VERSION=\d+\.\d+\.\d+", version)
+    froms = [args for keyword, args in instructions if keyword == "FROM"]
+    assert froms == ["vllm/vllm-openai:v${VLLM_VERSION}"]
+    env = " ".join(args for keyword, args in instructions if keyword == "ENV")
+    assert "HF_HUB_OFFLINE=1" in env
+    entrypoint = json.loads(next(a for k, a in instructions if k == "ENTRYPOINT"))
+    assert entrypoint == ["vllm", "serve", "/models/tinyswallow"]
+    download = " ".join(args for keyword, args in instructions if keyword == "RUN")
+    assert 'local_dir="/models/tinyswallow"' in download
+    assert "SakanaAI/TinySwallow-1.5B-Instruct" in (ROOT / "Dockerfile.vllm").read_text()
 
 
 def test_dockerfile_web_is_multi_stage_on_the_pinned_slim_base() -> None:
@@ -223,6 +268,68 @@ def test_cpu_variant_asks_for_no_gpu() -> None:
     assert "nvidia.com/gpu" not in _container(service)["resources"]["limits"]
 
 
+def test_vllm_service_batches_as_many_answers_as_cloud_run_sends_it_on_one_l4() -> None:
+    service = _render("cloudrun/vllm-gpu.yaml")
+    assert service["metadata"]["name"] == "coda-vllm"
+    template = service["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    assert annotations["run.googleapis.com/cpu-throttling"] == "false"
+    assert annotations["autoscaling.knative.dev/maxScale"] == "3"
+    spec = template["spec"]
+    assert spec["serviceAccountName"] == RENDER_ENV["VLLM_SA"]
+    assert spec["nodeSelector"]["run.googleapis.com/accelerator"] == "nvidia-l4"
+    container = _container(service)
+    assert container["image"] == RENDER_ENV["VLLM_IMAGE"]
+    assert container["resources"]["limits"] == {"cpu": "8", "memory": "32Gi", "nvidia.com/gpu": "1"}
+    args = dict(arg.removeprefix("--").split("=", 1) for arg in container["args"])
+    # Cloud Run sends as many requests as vLLM decodes at once, and no more.
+    assert spec["containerConcurrency"] == int(args["max-num-seqs"]) == 64
+    assert args["served-model-name"] == RENDER_ENV["CODA_MODEL"]
+    # The web tier trims prompts to CODA_CONTEXT_LENGTH: vLLM must hold that much.
+    assert int(args["max-model-len"]) == Settings().context_length
+    assert container["ports"][0]["containerPort"] == int(args["port"]) == 8000
+    assert container["startupProbe"]["httpGet"] == {"path": "/health", "port": 8000}
+    probe = container["startupProbe"]
+    assert probe["failureThreshold"] * probe["periodSeconds"] <= 240
+    assert _secret_env(container) == {"VLLM_API_KEY": {"name": "coda-vllm-api-key", "key": "5"}}
+    assert _env(container) == {}
+
+
+def test_the_two_web_services_differ_only_in_the_model_server() -> None:
+    def without_model_server(template: str) -> dict[str, Any]:
+        service = _render(template)
+        container = _container(service)
+        container["env"] = [e for e in container["env"] if e["name"] not in MODEL_SERVER_ENV]
+        return service
+
+    assert without_model_server("cloudrun/web.yaml") == without_model_server(
+        "cloudrun/web-vllm.yaml"
+    )
+
+
+def test_web_service_for_vllm_is_settings_coda_accepts_with_the_token_beside_the_key() -> None:
+    container = _container(_render("cloudrun/web-vllm.yaml"))
+    env = _env(container)
+    secrets = _secret_env(container)
+    vllm = _container(_render("cloudrun/vllm-gpu.yaml"))
+    # The key the web tier sends is the one vLLM asks for: the same secret, the same version.
+    assert secrets["CODA_OPENAI_API_KEY"] == _secret_env(vllm)["VLLM_API_KEY"]
+
+    settings = Settings.from_env({**env, "CODA_OPENAI_API_KEY": "from-secret-manager"})
+
+    assert settings.provider == "openai"
+    assert settings.server_url == RENDER_ENV["VLLM_URL"] + "/v1"
+    assert settings.server_auth == "id-token"
+    assert settings.server_token_audience == RENDER_ENV["VLLM_URL"]
+    assert settings.model == RENDER_ENV["CODA_MODEL"]
+    # A cold vLLM start fits in the wait for the first token, and that in the request timeout.
+    probe = vllm["startupProbe"]
+    vllm_start = probe["initialDelaySeconds"] + probe["failureThreshold"] * probe["periodSeconds"]
+    assert settings.first_token_timeout >= vllm_start
+    web = _render("cloudrun/web-vllm.yaml")["spec"]["template"]["spec"]
+    assert settings.total_timeout <= web["timeoutSeconds"]
+
+
 def test_web_service_calls_ollama_with_an_id_token_for_its_url() -> None:
     service = _render("cloudrun/web.yaml")
     assert service["apiVersion"] == "serving.knative.dev/v1"
@@ -232,8 +339,8 @@ def test_web_service_calls_ollama_with_an_id_token_for_its_url() -> None:
     container = _container(service)
     env = _env(container)
     assert env["OLLAMA_HOST"] == RENDER_ENV["OLLAMA_URL"]
-    assert env["CODA_OLLAMA_AUTH"] == "id-token"
-    assert env["CODA_OLLAMA_AUDIENCE"] == RENDER_ENV["OLLAMA_URL"]
+    assert env["CODA_SERVER_AUTH"] == "id-token"
+    assert env["CODA_SERVER_AUDIENCE"] == RENDER_ENV["OLLAMA_URL"]
     assert container["ports"][0]["containerPort"] == 8080
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert spec["timeoutSeconds"] >= 300
@@ -349,8 +456,8 @@ def test_deploy_dry_run_lets_only_the_web_account_read_only_the_secret_key(tmp_p
 
 
 def _fake_gcloud(directory: Path) -> Path:
-    """A gcloud that records its calls, keeps what it is given on stdin, and acts as a fresh
-    project: nothing exists until created, and a secret has versions once one is added."""
+    """A gcloud that records its calls, keeps what it is given on stdin (per secret), and acts as a
+    fresh project: nothing exists until created, and a secret has versions once one is added."""
     state = directory / "state"
     state.mkdir()
     gcloud = directory / "gcloud"
@@ -359,9 +466,11 @@ def _fake_gcloud(directory: Path) -> Path:
 state='{state}'
 printf '%s\\n' "$*" >> "$state/calls"
 case " $* " in
-  *" secrets versions add "*) cat >> "$state/stdin"; echo 1 > "$state/version" ;;
-  *" secrets versions list "*) cat "$state/version" 2>/dev/null || true ;;
-  *" run services describe "*) echo "https://$7-hash-ew.a.run.app" ;;
+  *" secrets versions add "*) cat >> "$state/stdin-$7"; echo 1 > "$state/version-$7" ;;
+  *" secrets versions list "*) cat "$state/version-$7" 2>/dev/null || true ;;
+  *" run services describe "*)
+    prev=
+    for arg; do [ "$prev" = describe ] && echo "https://$arg-hash-ew.a.run.app"; prev=$arg; done ;;
   *" run services replace "*)
     for arg; do case "$arg" in *.yaml) cp "$arg" "$(mktemp "$state/svc-XXXX")";; esac; done ;;
   *" get-iam-policy "*) ;;
@@ -374,20 +483,34 @@ exit 0
     return state
 
 
-def test_deploy_generates_the_secret_key_once_pipes_it_to_gcloud_and_never_shows_it(
-    tmp_path: Path,
-) -> None:
+def _deploy_twice(
+    tmp_path: Path, variant: str
+) -> tuple[Path, list[subprocess.CompletedProcess[str]]]:
+    """Deploy VARIANT twice against the fake gcloud: its state, and what each deploy printed."""
     state = _fake_gcloud(tmp_path)
     env = {k: v for k, v in os.environ.items() if k not in RENDER_ENV}
     env["PATH"] = f"{tmp_path}{os.pathsep}{env['PATH']}"
-    deploy = ["bash", "scripts/deploy-cloud-run.sh", "proj", "europe-west4", "cpu", "--skip-build"]
-
+    deploy = [
+        "bash",
+        "scripts/deploy-cloud-run.sh",
+        "proj",
+        "europe-west4",
+        variant,
+        "--skip-build",
+    ]
     runs = [
         subprocess.run(deploy, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
         for _ in range(2)
     ]
+    return state, runs
 
-    value = (state / "stdin").read_text()
+
+def test_deploy_generates_the_secret_key_once_pipes_it_to_gcloud_and_never_shows_it(
+    tmp_path: Path,
+) -> None:
+    state, runs = _deploy_twice(tmp_path, "cpu")
+
+    value = (state / "stdin-coda-secret-key").read_text()
     assert len(value) >= 64
     calls = (state / "calls").read_text()
     # Added once (the second deploy finds an enabled version), and only ever through stdin.
@@ -407,11 +530,71 @@ def test_deploy_generates_the_secret_key_once_pipes_it_to_gcloud_and_never_shows
         assert value not in yaml.safe_dump(web)
 
 
+def test_deploy_dry_run_of_vllm_keeps_it_private_and_its_key_for_the_two_services() -> None:
+    result = _dry_run(variant="vllm")
+    commands = _commands(result)
+
+    invokers = [c for c in commands if "run services add-iam-policy-binding coda-vllm" in c]
+    assert invokers == [
+        "gcloud --project proj --quiet run services add-iam-policy-binding coda-vllm"
+        " --region europe-west4 --member serviceAccount:coda-web@proj.iam.gserviceaccount.com"
+        " --role roles/run.invoker"
+    ]
+    assert not any("coda-ollama" in c for c in commands)
+    readers = {
+        (c.split()[6], c.split()[8]) for c in commands if "secrets add-iam-policy-binding" in c
+    }
+    assert readers == {
+        ("coda-secret-key", "serviceAccount:coda-web@proj.iam.gserviceaccount.com"),
+        ("coda-vllm-api-key", "serviceAccount:coda-web@proj.iam.gserviceaccount.com"),
+        ("coda-vllm-api-key", "serviceAccount:coda-vllm@proj.iam.gserviceaccount.com"),
+    }
+    build = next(c for c in commands if " builds submit " in c)
+    assert "cloudbuild.vllm.yaml" in build
+    assert "name: coda-vllm" in result.stdout
+    assert "value: openai" in result.stdout
+    assert SECRET_LIKE.findall(result.stdout + result.stderr) == []
+
+
+def test_deploy_of_vllm_generates_each_secret_once_and_pins_both_services_to_it(
+    tmp_path: Path,
+) -> None:
+    state, runs = _deploy_twice(tmp_path, "vllm")
+
+    key = (state / "stdin-coda-vllm-api-key").read_text()
+    assert len(key) >= 64
+    assert key != (state / "stdin-coda-secret-key").read_text()
+    calls = (state / "calls").read_text()
+    assert calls.count("secrets versions add coda-vllm-api-key --data-file -") == 1
+    assert key not in calls
+    for run in runs:
+        assert key not in run.stdout + run.stderr
+    services = [yaml.safe_load(f.read_text()) for f in sorted(state.glob("svc-*"))]
+    vllm = [s for s in services if s["metadata"]["name"] == "coda-vllm"]
+    web = [s for s in services if s["metadata"]["name"] == "coda-web"]
+    assert len(vllm) == len(web) == 2
+    pinned = {"name": "coda-vllm-api-key", "key": "1"}
+    for service in vllm:
+        assert _secret_env(_container(service))["VLLM_API_KEY"] == pinned
+        assert key not in yaml.safe_dump(service)
+    for service in web:
+        assert _secret_env(_container(service))["CODA_OPENAI_API_KEY"] == pinned
+        env = _env(_container(service))
+        assert env["CODA_OPENAI_BASE_URL"] == "https://coda-vllm-hash-ew.a.run.app/v1"
+        assert env["CODA_SERVER_AUDIENCE"] == "https://coda-vllm-hash-ew.a.run.app"
+
+
 # --- Cloud Build -------------------------------------------------------------------------------
 
 
-def test_cloudbuild_builds_and_pushes_both_images_to_artifact_registry() -> None:
-    config = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+@pytest.mark.parametrize(
+    ("build", "model_server"),
+    [("cloudbuild.yaml", "Dockerfile.ollama"), ("cloudbuild.vllm.yaml", "Dockerfile.vllm")],
+)
+def test_cloudbuild_builds_and_pushes_both_images_to_artifact_registry(
+    build: str, model_server: str
+) -> None:
+    config = yaml.safe_load((ROOT / build).read_text())
     steps = config["steps"]
     assert all("name" in step and "args" in step for step in steps)
     tags = {
@@ -423,11 +606,11 @@ def test_cloudbuild_builds_and_pushes_both_images_to_artifact_registry() -> None
     dockerfiles = {
         arg.split("=", 1)[1] for step in steps for arg in step["args"] if arg.startswith("--file=")
     }
-    assert dockerfiles == {"Dockerfile.web", "Dockerfile.ollama"}
+    assert dockerfiles == {"Dockerfile.web", model_server}
     assert set(config["images"]) == tags
     assert all(tag.startswith("${_REGION}-docker.pkg.dev/${PROJECT_ID}/${_REPO}/") for tag in tags)
     # Every user substitution used is declared (Cloud Build rejects unknown ones).
-    used = set(re.findall(r"\$\{(_[A-Z_]+)\}", (ROOT / "cloudbuild.yaml").read_text()))
+    used = set(re.findall(r"\$\{(_[A-Z_]+)\}", (ROOT / build).read_text()))
     assert used <= set(config["substitutions"])
     assert "DOCKER_BUILDKIT=1" in config["options"]["env"]
 
@@ -451,6 +634,45 @@ def test_compose_passes_the_secret_key_from_the_environment_to_web_only() -> Non
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
     assert compose["services"]["web"]["environment"]["CODA_SECRET_KEY"] == "${CODA_SECRET_KEY:-}"
     assert "CODA_SECRET_KEY" not in compose["services"]["ollama"]["environment"]
+
+
+def _compose_web_env(environment: dict[str, str]) -> dict[str, str]:
+    """The web container's environment as compose interpolates it (`${NAME:-default}`)."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    return {
+        name: re.sub(
+            r"\$\{(\w+):-([^}]*)\}",
+            lambda m: environment.get(m[1]) or m[2],
+            str(value),
+        )
+        for name, value in compose["services"]["web"]["environment"].items()
+    }
+
+
+def test_compose_runs_the_web_container_on_ollama_by_default() -> None:
+    settings = Settings.from_env(_compose_web_env({}))
+
+    assert (settings.provider, settings.server_url) == ("ollama", "http://ollama:11434")
+
+
+def test_compose_points_the_web_container_at_any_openai_compatible_server() -> None:
+    key = "sk-from-dotenv"
+    env = _compose_web_env(
+        {
+            "CODA_PROVIDER": "openai",
+            "CODA_OPENAI_BASE_URL": "http://host.containers.internal:8000/v1",
+            "CODA_OPENAI_API_KEY": key,
+            "CODA_MODEL": "tinyswallow:1.5b",
+        }
+    )
+
+    settings = Settings.from_env(env)
+
+    assert settings.provider == "openai"
+    assert settings.server_url == "http://host.containers.internal:8000/v1"
+    assert settings.openai_api_key == key
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    assert "CODA_OPENAI_API_KEY" not in compose["services"]["ollama"]["environment"]
 
 
 def test_compose_gpu_override_reserves_an_nvidia_device() -> None:

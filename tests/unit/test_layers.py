@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "coda"
-ADAPTERS = {"coda.llm.ollama"}
+ADAPTERS = {"coda.llm.ollama", "coda.llm.openai"}
+# What the adapters share (timeouts, retries, errors over httpx): beside the port, not in it.
+ADAPTER_SUPPORT = {"coda.llm.upstream"}
+CLIENT_LIBRARIES = {"ollama", "openai"}
 
 
 def module_name(path: Path) -> str:
@@ -38,7 +41,8 @@ def is_stdlib(name: str) -> bool:
 
 
 # The port and the configuration: the core that knows no framework, no client and no settings.
-CORE = [(m, i) for m, i in modules("coda.llm") if m not in ADAPTERS] + modules("coda.config")
+CORE = [(m, i) for m, i in modules("coda.llm") if m not in ADAPTERS | ADAPTER_SUPPORT]
+CORE += modules("coda.config")
 
 
 @pytest.mark.parametrize(("module", "imported"), CORE)
@@ -52,15 +56,28 @@ def test_the_core_needs_nothing_but_the_standard_library(module: str, imported: 
 def test_the_frontend_never_imports_an_adapter_or_the_composition_root(
     module: str, imported: set[str]
 ) -> None:
-    forbidden = {n for n in imported if n in ADAPTERS or n.startswith("coda.infrastructure")}
+    forbidden = {
+        n
+        for n in imported
+        if n in ADAPTERS | ADAPTER_SUPPORT or n.startswith("coda.infrastructure")
+    }
     assert forbidden == set(), f"{module} imports {forbidden}"
 
 
 def test_every_adapter_is_listed() -> None:
-    """A new module in coda.llm that imports a third-party client must be declared an adapter."""
-    clients = {
+    """A new module in coda.llm that imports a third-party library must be declared an adapter."""
+    outside_the_stdlib = {
         module
         for module, imported in modules("coda.llm")
         if any(not is_stdlib(n) and not n.startswith("coda.") for n in imported)
     }
-    assert clients == ADAPTERS
+    assert outside_the_stdlib == ADAPTERS | ADAPTER_SUPPORT
+
+
+def test_what_the_adapters_share_knows_no_client_library_and_serves_only_them() -> None:
+    everything = modules("coda.llm") + modules("coda.frontend") + modules("coda.infrastructure")
+    (support_imports,) = [i for m, i in everything if m in ADAPTER_SUPPORT]
+    users = {m for m, i in everything if i & ADAPTER_SUPPORT}
+
+    assert {n.split(".")[0] for n in support_imports} & CLIENT_LIBRARIES == set()
+    assert users == ADAPTERS

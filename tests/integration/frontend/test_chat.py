@@ -62,6 +62,20 @@ def test_a_turn_streams_text_then_the_rendered_answer_with_usage(
     assert line.first_token_ms > 0  # type: ignore[attr-defined]
 
 
+def test_a_turn_over_the_openai_api_names_the_model_and_says_who_measured_the_speed(
+    ollama_server: OllamaServer, make_app: AppFactory
+) -> None:
+    client = make_app(ollama_server.host, provider="openai").test_client()
+
+    *_, final, done = post_turn(client, "日本の首都はどこですか？")
+
+    assert done.name == "done"
+    (answer,) = bubbles(final.data, "assistant")
+    meta = one(answer, ".message-meta").get_text()
+    assert meta.startswith("coda-test:270m · ")
+    assert "トークン/秒（coda 計測）" in meta
+
+
 def test_history_sent_back_reaches_the_model(
     ollama_server: OllamaServer, make_app: AppFactory, access_log: list[logging.LogRecord]
 ) -> None:
@@ -142,3 +156,34 @@ def test_readiness_reflects_the_real_server(
     assert ready.get_json()["ready"] is True
     assert missing.status_code == 503
     assert missing.get_json()["model_present"] is False
+
+
+@pytest.mark.parametrize("provider", ["ollama", "openai"])
+def test_readiness_reports_each_allowed_model_on_the_real_server(
+    ollama_server: OllamaServer, second_model: str, make_app: AppFactory, provider: str
+) -> None:
+    allowed = ("coda-test:270m", second_model, "no-such-model:latest")
+    client = make_app(ollama_server.host, provider=provider, models=allowed).test_client()
+
+    response = client.get("/readyz")
+
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["server_reachable"] is True
+    assert body["models"] == {
+        "coda-test:270m": True,
+        second_model: True,
+        "no-such-model:latest": False,
+    }
+
+
+def test_the_chosen_model_is_the_one_the_real_server_answers_with(
+    ollama_server: OllamaServer, second_model: str, make_app: AppFactory
+) -> None:
+    app = make_app(ollama_server.host, models=("coda-test:270m", second_model))
+
+    *_, final, done = post_turn(app.test_client(), "日本の首都は？", model=second_model)
+
+    assert done.name == "done"
+    (answer,) = bubbles(final.data, "assistant")
+    assert one(answer, ".message-meta").get_text().startswith(f"{second_model} · ")

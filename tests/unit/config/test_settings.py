@@ -20,10 +20,14 @@ def test_defaults_run_locally_against_tinyswallow() -> None:
 def test_every_variable_is_read() -> None:
     settings = Settings.from_env(
         {
-            "OLLAMA_HOST": "https://ollama-abc.a.run.app",
-            "CODA_OLLAMA_AUTH": "id-token",
-            "CODA_OLLAMA_AUDIENCE": "https://audience.example",
+            "CODA_PROVIDER": "openai",
+            "OLLAMA_HOST": "http://ollama:11434",
+            "CODA_OPENAI_BASE_URL": "https://vllm-abc.a.run.app/v1/",
+            "CODA_OPENAI_API_KEY": "sk-local",
+            "CODA_SERVER_AUTH": "id-token",
+            "CODA_SERVER_AUDIENCE": "https://audience.example",
             "CODA_MODEL": "other:1b",
+            "CODA_MODELS": "other:1b,second:2b",
             "CODA_SYSTEM_PROMPT": "short answers",
             "CODA_CONNECT_TIMEOUT": "2.5",
             "CODA_FIRST_TOKEN_TIMEOUT": "30",
@@ -54,10 +58,14 @@ def test_every_variable_is_read() -> None:
     )
 
     assert settings == Settings(
-        ollama_host="https://ollama-abc.a.run.app",
-        ollama_auth="id-token",
-        ollama_audience="https://audience.example",
+        provider="openai",
+        ollama_host="http://ollama:11434",
+        openai_base_url="https://vllm-abc.a.run.app/v1",
+        openai_api_key="sk-local",
+        server_auth="id-token",
+        server_audience="https://audience.example",
         model="other:1b",
+        models=("other:1b", "second:2b"),
         system_prompt="short answers",
         connect_timeout=2.5,
         first_token_timeout=30,
@@ -111,7 +119,8 @@ def test_ollama_host_accepts_what_the_ollama_cli_accepts(raw: str, expected: str
         ("CODA_LOG_FORMAT", "xml", "one of json, text"),
         ("CODA_LOG_LEVEL", "loud", "one of DEBUG, INFO, WARNING, ERROR"),
         ("OLLAMA_HOST", "ftp://x", "an http:// or https:// URL, or host:port"),
-        ("CODA_OLLAMA_AUTH", "basic", "one of none, id-token"),
+        ("CODA_SERVER_AUTH", "basic", "one of none, id-token"),
+        ("CODA_PROVIDER", "vllm", "one of ollama, openai"),
         ("CODA_DEFAULT_LANGUAGE", "fr", "one of ja, en"),
         ("CODA_WARMUP", "maybe", "true or false"),
         ("CODA_MAX_BODY_BYTES", "10", "a whole number from 1024 to 67108864"),
@@ -148,25 +157,125 @@ def test_blank_values_mean_the_default() -> None:
     assert Settings.from_env({"CODA_SEED": "", "CODA_MODEL": "  "}) == Settings()
 
 
-def test_token_audience_defaults_to_the_ollama_url() -> None:
+@pytest.mark.parametrize(
+    ("env", "audience"),
+    [
+        ({"OLLAMA_HOST": "https://ollama-abc.a.run.app"}, "https://ollama-abc.a.run.app"),
+        (
+            {"CODA_PROVIDER": "openai", "CODA_OPENAI_BASE_URL": "https://vllm-abc.a.run.app/v1"},
+            "https://vllm-abc.a.run.app",
+        ),
+    ],
+)
+def test_token_audience_defaults_to_the_servers_origin(env: dict[str, str], audience: str) -> None:
+    settings = Settings.from_env({**env, "CODA_SERVER_AUTH": "id-token"})
+
+    assert settings.server_auth == "id-token"
+    assert settings.server_token_audience == audience
+
+
+def test_the_former_names_of_the_auth_variables_still_work() -> None:
     settings = Settings.from_env(
-        {"OLLAMA_HOST": "https://ollama-abc.a.run.app", "CODA_OLLAMA_AUTH": "id-token"}
+        {
+            "OLLAMA_HOST": "https://ollama-abc.a.run.app",
+            "CODA_OLLAMA_AUTH": "id-token",
+            "CODA_OLLAMA_AUDIENCE": "https://audience.example",
+        }
     )
 
-    assert settings.ollama_auth == "id-token"
-    assert settings.ollama_token_audience == "https://ollama-abc.a.run.app"
+    assert (settings.server_auth, settings.server_token_audience) == (
+        "id-token",
+        "https://audience.example",
+    )
 
 
-def test_id_token_is_refused_over_plain_http() -> None:
-    with pytest.raises(SettingsError, match="CODA_OLLAMA_AUTH=id-token needs an https://"):
-        Settings.from_env({"CODA_OLLAMA_AUTH": "id-token"})
+def test_a_former_name_that_disagrees_with_the_new_one_is_refused() -> None:
+    with pytest.raises(SettingsError, match="CODA_SERVER_AUTH and CODA_OLLAMA_AUTH, its former"):
+        Settings.from_env({"CODA_SERVER_AUTH": "none", "CODA_OLLAMA_AUTH": "id-token"})
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        (
+            {"CODA_SERVER_AUTH": "id-token"},
+            "CODA_SERVER_AUTH=id-token needs an https:// OLLAMA_HOST",
+        ),
+        (
+            {
+                "CODA_PROVIDER": "openai",
+                "CODA_OPENAI_BASE_URL": "http://vllm:8000/v1",
+                "CODA_SERVER_AUTH": "id-token",
+            },
+            "CODA_SERVER_AUTH=id-token needs an https:// CODA_OPENAI_BASE_URL",
+        ),
+        ({"CODA_PROVIDER": "openai"}, "CODA_OPENAI_BASE_URL is required with CODA_PROVIDER=openai"),
+        (
+            {"CODA_OPENAI_BASE_URL": "http://vllm:8000/v1"},
+            "CODA_OPENAI_BASE_URL only apply with CODA_PROVIDER=openai",
+        ),
+        (
+            {"CODA_PROVIDER": "openai", "CODA_OPENAI_BASE_URL": "vllm:8000"},
+            "CODA_OPENAI_BASE_URL: expected an http:// or https:// URL",
+        ),
+    ],
+)
+def test_a_bad_combination_stops_start_up_naming_the_variable(
+    env: dict[str, str], says: str
+) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(says)
+
+
+def test_the_api_key_never_shows_in_a_message_or_a_repr() -> None:
+    key = "sk-very-secret-value"
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CODA_OPENAI_API_KEY": key, "CODA_TEMPERATURE": "hot"})
+
+    assert "CODA_OPENAI_API_KEY only apply with CODA_PROVIDER=openai" in str(caught.value)
+    assert key not in str(caught.value)
+    settings = Settings.from_env(
+        {
+            "CODA_PROVIDER": "openai",
+            "CODA_OPENAI_BASE_URL": "http://vllm:8000/v1",
+            "CODA_OPENAI_API_KEY": key,
+        }
+    )
+    assert settings.openai_api_key == key
+    assert key not in repr(settings)
 
 
 def test_web_defaults_are_japanese_without_warmup() -> None:
     settings = Settings.from_env({})
 
-    assert settings.ollama_auth == "none"
+    assert settings.provider == "ollama"
+    assert settings.server_auth == "none"
     assert settings.default_language == "ja"
     assert settings.warmup is False
     assert settings.secret_key == ""
     assert settings.model_notice == ""
+
+
+def test_the_allowed_models_are_the_configured_one_unless_listed() -> None:
+    assert Settings.from_env({"CODA_MODEL": "a:1"}).allowed_models == ("a:1",)
+    listed = Settings.from_env({"CODA_MODEL": "a:1", "CODA_MODELS": " b:2, a:1 ,, b:2 "})
+    assert listed.allowed_models == ("b:2", "a:1")
+
+
+def test_the_allowed_models_must_include_the_default() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"CODA_MODEL": "a:1", "CODA_MODELS": "b:2,c:3"})
+
+    (problem,) = caught.value.problems
+    assert problem.startswith("CODA_MODELS must include CODA_MODEL ('a:1')")
+
+
+@pytest.mark.parametrize(("name", "raw"), [("CODA_MODEL", "two words"), ("CODA_MODELS", "a:1,b 2")])
+def test_a_model_name_is_one_word(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({name: raw})
+
+    assert caught.value.problems[0].startswith(f"{name}: expected a model name without spaces")

@@ -8,6 +8,7 @@ import pytest
 
 from coda.frontend.posted_turn import (
     InputError,
+    ModelMenu,
     parse_history,
     read_saved_conversation,
     read_turn,
@@ -16,6 +17,7 @@ from coda.llm import Message, PromptLimits, Role
 from tests.support.settings import PROMPT_LIMITS
 
 LIMITS = PROMPT_LIMITS
+MODELS = ModelMenu("a:1", ("a:1", "b:2"))
 
 
 @pytest.mark.parametrize(
@@ -41,14 +43,14 @@ def test_forged_or_malformed_history_is_refused(raw: object) -> None:
 @pytest.mark.parametrize("text", ["", "   ", "\n\t"])
 def test_blank_message_is_refused(text: str) -> None:
     with pytest.raises(InputError) as caught:
-        read_turn({"message": text}, "s", LIMITS)
+        read_turn({"message": text}, "s", LIMITS, MODELS)
 
     assert caught.value.reason == "empty"
 
 
 def test_too_long_message_is_refused_with_the_limit() -> None:
     with pytest.raises(InputError) as caught:
-        read_turn({"message": "あ" * 101}, "s", LIMITS)
+        read_turn({"message": "あ" * 101}, "s", LIMITS, MODELS)
 
     assert caught.value.reason == "message_too_long"
     assert caught.value.params["limit"] == 100
@@ -65,7 +67,7 @@ def test_message_that_cannot_fit_the_context_window_is_refused() -> None:
     )
 
     with pytest.raises(InputError) as caught:
-        read_turn({"message": "語" * 600}, "s", limits)
+        read_turn({"message": "語" * 600}, "s", limits, MODELS)
 
     assert caught.value.reason == "message_too_long"
 
@@ -73,7 +75,9 @@ def test_message_that_cannot_fit_the_context_window_is_refused() -> None:
 def test_turn_is_the_stripped_message_and_the_servers_prompt() -> None:
     history = [{"role": "user", "content": "前"}, {"role": "assistant", "content": "答"}]
 
-    turn = read_turn({"message": "  次  ", "history": json.dumps(history)}, "SYSTEM", LIMITS)
+    turn = read_turn(
+        {"message": "  次  ", "history": json.dumps(history)}, "SYSTEM", LIMITS, MODELS
+    )
 
     assert turn.message == "次"
     assert turn.prompt == [
@@ -95,3 +99,21 @@ def test_saved_conversation_keeps_each_state_and_defaults_unknown_ones_to_done()
 
     assert [state for _, state in restored] == ["done", "stopped", "done"]
     assert [m.content for m, _ in restored] == ["q", "a", "q2"]
+
+
+def test_a_turn_naming_no_model_gets_the_default() -> None:
+    assert read_turn({"message": "hi"}, "s", LIMITS, MODELS).model == "a:1"
+    assert read_turn({"message": "hi", "model": " "}, "s", LIMITS, MODELS).model == "a:1"
+
+
+def test_a_turn_gets_the_allowed_model_it_chose() -> None:
+    assert read_turn({"message": "hi", "model": "b:2"}, "s", LIMITS, MODELS).model == "b:2"
+
+
+@pytest.mark.parametrize("name", ["c:3", "A:1", "x" * 500])
+def test_a_model_outside_the_allowed_list_is_refused_naming_it(name: str) -> None:
+    with pytest.raises(InputError) as caught:
+        read_turn({"message": "hi", "model": name}, "s", LIMITS, MODELS)
+
+    assert caught.value.reason == "unknown_model"
+    assert caught.value.params["model"] == name[:100]

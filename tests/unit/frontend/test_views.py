@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from coda.frontend.i18n import LANG_COOKIE
 from coda.infrastructure.app import create_app
+from tests.support.client import post_turn
 from tests.support.html import attr, bubbles, csrf_token, one, parse, top_level
 from tests.support.settings import WEB_SETTINGS
 from tests.support.sse import events
@@ -215,3 +216,62 @@ def test_stream_of_a_turn(client: FlaskClient, app: Flask) -> None:
     response.close()
     assert received[-1].name == "done"
     assert json.loads(received[-1].data) == {"state": "done", "content": "こんにちは、世界"}
+
+
+PICKER_SETTINGS = replace(WEB_SETTINGS, models=("stub:1", "stub-b:2"))
+
+
+def test_one_allowed_model_shows_no_picker_and_names_it_in_the_footer(client: FlaskClient) -> None:
+    page = parse(client.get("/").get_data(as_text=True))
+
+    assert page.select("#model") == []
+    assert one(page, "#model-notice").get_text() == "モデル: stub:1"
+
+
+def test_several_allowed_models_show_a_picker_in_the_form_with_the_default_chosen(
+    stub: StubModel,
+) -> None:
+    app = create_app(PICKER_SETTINGS, chat_model=stub)
+
+    page = parse(app.test_client().get("/").get_data(as_text=True))
+
+    picker = one(page, "#chat-form select#model")
+    assert attr(picker, "name") == "model"
+    options = picker.select("option")
+    assert [attr(o, "value") for o in options] == ["stub:1", "stub-b:2"]
+    assert [o.has_attr("selected") for o in options] == [True, False]
+    assert one(page, 'label[for="model"]').get_text() == "モデル"
+    assert "stub:1" not in one(page, "#model-notice").get_text()
+
+
+def test_the_chosen_model_answers_and_the_usage_line_names_it(stub: StubModel) -> None:
+    app = create_app(PICKER_SETTINGS, chat_model=stub)
+    app.config["WTF_CSRF_ENABLED"] = False
+
+    received = post_turn(app.test_client(), "hi", model="stub-b:2")
+
+    assert stub.asked == ["stub-b:2"]
+    *_, final, done = received
+    assert done.name == "done"
+    (answer,) = bubbles(final.data, "assistant")
+    assert one(answer, ".message-meta").get_text().startswith("stub-b:2 · ")
+
+
+def test_a_model_outside_the_allowed_list_is_refused_with_a_message_and_nothing_sent(
+    stub: StubModel,
+) -> None:
+    app = create_app(PICKER_SETTINGS, chat_model=stub)
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    client.set_cookie(LANG_COOKIE, "en")
+
+    response = client.post("/chat", data={"message": "hi", "model": "<b>root:70b</b>"})
+
+    assert response.status_code == 422
+    (answer,) = bubbles(response.get_data(as_text=True), "assistant")
+    error = one(answer, ".message-error")
+    assert error.get_text() == (
+        "The model “<b>root:70b</b>” cannot be chosen here. Reload the page and pick one listed."
+    )
+    assert error.find("b") is None
+    assert stub.received == []

@@ -10,9 +10,9 @@ import pytest
 
 import coda
 from coda.config import Settings
-from coda.infrastructure.health import CachedHealth
+from coda.infrastructure.health import CachedReadiness, Readiness
 from coda.infrastructure.middleware import request_id_from
-from coda.llm import Health
+from coda.llm import UnavailableError
 from tests.support.stub_model import StubModel
 
 SETTINGS = Settings(model="stub:1", log_format="text", secret_key="k")
@@ -26,23 +26,59 @@ def test_healthz_answers_without_asking_the_model() -> None:
 
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
-    assert stub.health_calls == 0
+    assert stub.list_calls == []
 
 
-def test_readyz_is_503_with_what_failed() -> None:
-    stub = StubModel(health_result=Health(True, False, "model 'stub:1' not found on the server"))
-    client = coda.create_app(SETTINGS, chat_model=stub).test_client()
+@pytest.mark.parametrize(
+    ("listed", "status", "present", "detail"),
+    [
+        (["other:2", "stub:1"], 200, True, None),
+        (["other:2"], 503, False, "not on the server: stub:1"),
+    ],
+)
+def test_readyz_reports_whether_the_server_has_the_model(
+    listed: list[str], status: int, present: bool, detail: str | None
+) -> None:
+    client = coda.create_app(SETTINGS, chat_model=StubModel(listed=listed)).test_client()
+
+    response = client.get("/readyz")
+
+    assert response.status_code == status
+    expected = {
+        "ready": present,
+        "model": "stub:1",
+        "server_reachable": True,
+        "model_present": present,
+        "models": {"stub:1": present},
+    }
+    if detail is not None:
+        expected["detail"] = detail
+    assert response.get_json() == expected
+
+
+def test_readyz_reports_each_model_users_may_choose() -> None:
+    settings = replace(SETTINGS, models=("stub:1", "b:2", "c:3"))
+    client = coda.create_app(settings, chat_model=StubModel(listed=["c:3", "stub:1"])).test_client()
 
     response = client.get("/readyz")
 
     assert response.status_code == 503
-    assert response.get_json() == {
-        "ready": False,
-        "model": "stub:1",
-        "ollama_reachable": True,
-        "model_present": False,
-        "detail": "model 'stub:1' not found on the server",
-    }
+    body = response.get_json()
+    assert body["models"] == {"stub:1": True, "b:2": False, "c:3": True}
+    assert (body["model"], body["model_present"]) == ("stub:1", True)
+    assert body["detail"] == "not on the server: b:2"
+
+
+def test_readyz_is_503_when_the_server_cannot_be_asked() -> None:
+    stub = StubModel(list_error=UnavailableError("ConnectError: cannot connect to the server"))
+    client = coda.create_app(SETTINGS, chat_model=stub).test_client()
+
+    body = client.get("/readyz").get_json()
+
+    assert body["ready"] is False
+    assert body["server_reachable"] is False
+    assert body["models"] == {"stub:1": False}
+    assert "cannot connect" in body["detail"]
 
 
 def test_readyz_is_cached_for_a_few_seconds() -> None:
@@ -50,18 +86,18 @@ def test_readyz_is_cached_for_a_few_seconds() -> None:
     client = coda.create_app(SETTINGS, chat_model=stub).test_client()
 
     assert [client.get("/readyz").status_code for _ in range(5)] == [200] * 5
-    assert stub.health_calls == 1
+    assert len(stub.list_calls) == 1
 
 
-def test_cached_health_asks_again_after_its_ttl() -> None:
+def test_cached_readiness_asks_again_after_its_ttl() -> None:
     now = [0.0]
     calls: list[float] = []
 
-    def check() -> Health:
+    def check() -> Readiness:
         calls.append(now[0])
-        return Health(True, True)
+        return Readiness(True, {"stub:1": True})
 
-    cached = CachedHealth(check, ttl=5, clock=lambda: now[0])
+    cached = CachedReadiness(check, ttl=5, clock=lambda: now[0])
     cached.get()
     now[0] = 4.9
     cached.get()

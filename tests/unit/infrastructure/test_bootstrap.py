@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import httpx
@@ -13,6 +15,7 @@ from coda.infrastructure import bootstrap
 from coda.infrastructure.identity_token import IdentityTokenAuth
 from coda.llm import GenerationOptions, PromptLimits, ServerConfig
 from coda.llm.ollama import OllamaChatModel
+from coda.llm.openai import OpenAIChatModel
 
 SETTINGS = Settings(model="stub:1", log_format="text", secret_key="k")
 AUDIENCE = "https://ollama-abc123-an.a.run.app"
@@ -45,8 +48,8 @@ def test_no_auth_by_default() -> None:
 
 
 def test_id_token_auth_targets_the_configured_audience_else_the_host() -> None:
-    private = replace(SETTINGS, ollama_host=AUDIENCE, ollama_auth="id-token")
-    custom = replace(private, ollama_audience="https://custom.example")
+    private = replace(SETTINGS, ollama_host=AUDIENCE, server_auth="id-token")
+    custom = replace(private, server_audience="https://custom.example")
 
     default_auth = bootstrap.server_auth(private)
     custom_auth = bootstrap.server_auth(custom)
@@ -68,7 +71,7 @@ def test_the_app_builds_the_ollama_adapter_with_the_identity_token_auth(
         return marker
 
     monkeypatch.setattr(bootstrap, "IdentityTokenAuth", fake_auth)
-    settings = replace(SETTINGS, ollama_host="https://ollama.example", ollama_auth="id-token")
+    settings = replace(SETTINGS, ollama_host="https://ollama.example", server_auth="id-token")
 
     app = coda.create_app(settings)
 
@@ -76,3 +79,41 @@ def test_the_app_builds_the_ollama_adapter_with_the_identity_token_auth(
     model.close()
     assert asked == ["https://ollama.example"]
     assert isinstance(model, OllamaChatModel)
+
+
+def test_the_openai_provider_gets_its_adapter_with_the_token_beside_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[tuple[str, str]] = []
+
+    def fake_auth(audience: str, *, header: str = "Authorization") -> httpx.Auth:
+        asked.append((audience, header))
+        return httpx.BasicAuth("u", "p")
+
+    monkeypatch.setattr(bootstrap, "IdentityTokenAuth", fake_auth)
+    settings = replace(
+        SETTINGS,
+        provider="openai",
+        openai_base_url="https://vllm.example/v1",
+        openai_api_key="sk-k",
+        server_auth="id-token",
+    )
+
+    app = coda.create_app(settings)
+
+    model = app.extensions["coda"].chat_model
+    model.close()
+    assert isinstance(model, OpenAIChatModel)
+    assert bootstrap.server_config(settings).url == "https://vllm.example/v1"
+    assert asked == [("https://vllm.example", "X-Serverless-Authorization")]
+
+
+def test_the_openai_client_is_loaded_only_for_the_openai_provider() -> None:
+    code = (
+        "import sys, coda; from coda.config import Settings;"
+        " coda.create_app(Settings(log_format='text', secret_key='k'));"
+        " print('openai' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout.strip() == "False"

@@ -18,7 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth import crypt
 
-from coda.infrastructure.identity_token import IdentityTokenAuth, IdentityTokenError
+from coda.infrastructure.identity_token import (
+    SERVERLESS_AUTHORIZATION,
+    IdentityTokenAuth,
+    IdentityTokenError,
+)
 
 AUDIENCE = "https://ollama-abc123-an.a.run.app"
 SERVICE_ACCOUNT = "coda-web@example-project.iam.gserviceaccount.com"
@@ -196,6 +200,29 @@ def test_attaches_a_signed_id_token_for_the_ollama_audience(
     claims = _decode(_bearer(ollama.seen[0]), certs=rsa_key[1], audience=AUDIENCE)
     assert claims["email"] == SERVICE_ACCOUNT
     assert metadata.identity_calls == [AUDIENCE]
+
+
+def test_the_token_can_travel_beside_an_api_key(
+    metadata: FakeMetadataServer, clock: FakeClock, rsa_key: tuple[crypt.RSASigner, bytes]
+) -> None:
+    """vLLM checks its own key in `Authorization`; Cloud Run reads the token from its own header."""
+    seen: list[httpx.Headers] = []
+
+    def vllm(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json={"object": "list", "data": []})
+
+    auth = IdentityTokenAuth(
+        AUDIENCE, token_request=metadata, clock=clock, header=SERVERLESS_AUTHORIZATION
+    )
+    transport = httpx.MockTransport(vllm)
+    with httpx.Client(base_url=AUDIENCE, auth=auth, transport=transport) as client:
+        client.get("/v1/models", headers={"Authorization": "Bearer sk-vllm-key"})
+
+    (headers,) = seen
+    assert headers["Authorization"] == "Bearer sk-vllm-key"
+    token = _bearer(headers["X-Serverless-Authorization"])
+    assert _decode(token, certs=rsa_key[1], audience=AUDIENCE)["email"] == SERVICE_ACCOUNT
 
 
 def test_reuses_the_cached_token_while_it_is_fresh(

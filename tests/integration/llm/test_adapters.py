@@ -1,25 +1,29 @@
-"""The Ollama adapter against a real `ollama serve` running the real test model."""
+"""Both adapters against a real `ollama serve` running the real test model.
+
+Each test runs twice: through Ollama's own API (`ollama`), and through the OpenAI-compatible API
+the same server offers at `/v1` (`openai`), which is what vLLM and llama.cpp's `llama-server`
+speak too. The port promises the same behaviour over both.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 
-from coda.infrastructure.bootstrap import generation_options
 from coda.llm import (
+    ChatModel,
     Chunk,
     GenerationOptions,
     Message,
     ModelNotFoundError,
     Role,
+    SpeedSource,
     UnavailableError,
 )
-from coda.llm.ollama import OllamaChatModel
 from tests.support.factories import ModelFactory
-from tests.support.ollama_server import OllamaServer
+from tests.support.ollama_server import TEST_MODEL, OllamaServer
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.integration
@@ -28,19 +32,43 @@ QUESTION = [
     Message(Role.SYSTEM, "You are a helpful assistant."),
     Message(Role.USER, "日本の首都はどこですか？"),
 ]
+# Ollama's own API times the generation; its /v1 sends token counts only, so the speed is ours.
+SPEED_SOURCE = {"ollama": SpeedSource.SERVER, "openai": SpeedSource.MEASURED}
 
 
-def collect(model: OllamaChatModel, max_tokens: int = 24) -> list[Chunk]:
-    options = GenerationOptions(
+@pytest.fixture(params=["ollama", "openai"])
+def provider(request: pytest.FixtureRequest) -> str:
+    chosen: str = request.param
+    return chosen
+
+
+@pytest.fixture
+def adapter(chat_model: ModelFactory, provider: str) -> ModelFactory:
+    """The adapter of `provider` for a host, built as the app builds it."""
+
+    def build(host: str, **overrides: object) -> ChatModel:
+        return chat_model(host, provider=provider, **overrides)
+
+    return build
+
+
+def options(max_tokens: int) -> GenerationOptions:
+    return GenerationOptions(
         temperature=0.0, top_p=0.9, top_k=40, max_tokens=max_tokens, context_length=8192, seed=42
     )
-    return list(model.stream(QUESTION, options))
+
+
+def collect(model: ChatModel, max_tokens: int = 24) -> list[Chunk]:
+    return list(model.stream(QUESTION, options(max_tokens)))
 
 
 def test_stream_yields_text_then_usage_with_token_counts(
-    chat_model: ModelFactory, ollama_server: OllamaServer, capsys: pytest.CaptureFixture[str]
+    adapter: ModelFactory,
+    provider: str,
+    ollama_server: OllamaServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    model = chat_model(ollama_server.host)
+    model = adapter(ollama_server.host)
 
     chunks = collect(model)
 
@@ -51,15 +79,16 @@ def test_stream_yields_text_then_usage_with_token_counts(
     assert last.usage is not None
     assert last.usage.prompt_tokens > 0
     assert last.usage.completion_tokens > 0
-    assert last.usage.model == model.model
+    assert last.usage.model == model.model == TEST_MODEL
+    assert last.usage.speed_source is SPEED_SOURCE[provider]
+    assert last.usage.tokens_per_second is not None
+    assert last.usage.tokens_per_second > 0
     with capsys.disabled():
-        print(f"\n  ollama reported: {last.usage}")
+        print(f"\n  {provider} reported: {last.usage}")
 
 
-def test_num_predict_caps_the_answer(chat_model: ModelFactory, ollama_server: OllamaServer) -> None:
-    model = chat_model(ollama_server.host)
-
-    usage = collect(model, max_tokens=3)[-1].usage
+def test_max_tokens_caps_the_answer(adapter: ModelFactory, ollama_server: OllamaServer) -> None:
+    usage = collect(adapter(ollama_server.host), max_tokens=3)[-1].usage
 
     assert usage is not None
     assert usage.completion_tokens <= 3
@@ -67,33 +96,27 @@ def test_num_predict_caps_the_answer(chat_model: ModelFactory, ollama_server: Ol
 
 
 def test_missing_model_raises_not_found_without_retrying(
-    chat_model: ModelFactory, ollama_server: OllamaServer
+    adapter: ModelFactory, ollama_server: OllamaServer
 ) -> None:
-    model = chat_model(ollama_server.host, model="no-such-model:latest")
+    model = adapter(ollama_server.host, model="no-such-model:latest")
 
     with pytest.raises(ModelNotFoundError) as caught:
         collect(model)
 
     assert caught.value.params["model"] == "no-such-model:latest"
     assert caught.value.attempts == 1
-    assert model.health().reachable
-    assert not model.health().model_present
+    assert "no-such-model:latest" not in model.list_models()
 
 
-def test_health_reports_ready_server_and_model(
-    chat_model: ModelFactory, ollama_server: OllamaServer
-) -> None:
-    health = chat_model(ollama_server.host).health()
-
-    assert health.ready, health.detail
+def test_listing_names_the_test_model(adapter: ModelFactory, ollama_server: OllamaServer) -> None:
+    assert TEST_MODEL in adapter(ollama_server.host).list_models()
 
 
 def test_stopped_server_gives_unavailable_within_the_configured_bound(
-    chat_model: ModelFactory,
-    spare_ollama: OllamaServer,
+    adapter: ModelFactory, spare_ollama: OllamaServer
 ) -> None:
     settings = make_settings(spare_ollama.host, retry_attempts=3, retry_max_seconds=3.0)
-    model = chat_model(spare_ollama.host, retry_attempts=3, retry_max_seconds=3.0)
+    model = adapter(spare_ollama.host, retry_attempts=3, retry_max_seconds=3.0)
     spare_ollama.stop()
 
     started = time.monotonic()
@@ -104,13 +127,14 @@ def test_stopped_server_gives_unavailable_within_the_configured_bound(
     assert caught.value.attempts == 3
     # The bound: the retry budget plus one last connection attempt.
     assert elapsed < settings.retry_max_seconds + settings.connect_timeout + 1
-    assert not model.health().reachable
+    with pytest.raises(UnavailableError):
+        model.list_models()
 
 
 def test_server_restarted_between_two_calls_recovers(
-    chat_model: ModelFactory, spare_ollama: OllamaServer
+    adapter: ModelFactory, spare_ollama: OllamaServer
 ) -> None:
-    model = chat_model(spare_ollama.host)
+    model = adapter(spare_ollama.host)
     assert collect(model)[-1].usage is not None
 
     spare_ollama.stop()
@@ -120,14 +144,12 @@ def test_server_restarted_between_two_calls_recovers(
 
 
 def test_closing_a_stream_early_returns_promptly_and_frees_the_server(
-    chat_model: ModelFactory,
-    ollama_server: OllamaServer,
+    adapter: ModelFactory, ollama_server: OllamaServer
 ) -> None:
     """With one parallel slot, a second answer can only start once the first is cancelled."""
-    model = chat_model(ollama_server.host)
+    model = adapter(ollama_server.host)
     long_answer = model.stream(
-        [Message(Role.USER, "Count from 1 to 1000, one number per line.")],
-        replace(generation_options(make_settings(ollama_server.host)), max_tokens=4000),
+        [Message(Role.USER, "Count from 1 to 1000, one number per line.")], options(4000)
     )
     next(long_answer)
 

@@ -1,0 +1,44 @@
+"""The usage line under an answer: the model that answered, and whose figure the speed is."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from coda.frontend.bubbles import usage_line
+from coda.llm import SpeedSource, Usage
+
+USAGE = Usage(
+    model="tinyswallow:1.5b",
+    prompt_tokens=12,
+    completion_tokens=30,
+    tokens_per_second=41.27,
+    load_seconds=None,
+    total_seconds=1.0,
+    done_reason="stop",
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "lang", "said"),
+    [
+        (SpeedSource.SERVER, "ja", "41.3 トークン/秒（サーバー計測）"),
+        (SpeedSource.MEASURED, "ja", "41.3 トークン/秒（coda 計測）"),
+        (SpeedSource.SERVER, "en", "41.3 tokens/s (server's figure)"),
+        (SpeedSource.MEASURED, "en", "41.3 tokens/s (measured by coda)"),
+    ],
+)
+def test_the_line_says_whose_figure_the_speed_is(source: SpeedSource, lang: str, said: str) -> None:
+    line = usage_line(replace(USAGE, speed_source=source), lang)
+
+    assert line.startswith("tinyswallow:1.5b · ")
+    assert line.endswith(said)
+
+
+def test_no_speed_claims_no_source_and_a_cut_answer_says_so() -> None:
+    line = usage_line(replace(USAGE, tokens_per_second=None, done_reason="length"), "en")
+
+    assert "– tokens/s (cut at the length limit)" in line
+    assert "figure" not in line
+    assert "measured" not in line
