@@ -162,6 +162,8 @@ class Stack:
             "CODA_MODEL": TEST_MODEL,
             "CODA_WEB_PORT": str(web_port),
             "CODA_LOG_FORMAT": "json",
+            # A short answer: on a busy CI machine the small model can fall to a token a second.
+            "CODA_MAX_TOKENS": "48",
         }
 
     def container(self, service: str) -> str:
