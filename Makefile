@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help lock venv ollama browser containers lint typecheck pytest test run bench
+.PHONY: help lock venv ollama browser containers lint typecheck pytest test fuzz run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ pytest: venv browser containers ## the test suite alone (unit, integration, brow
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## everything CI runs: lint, types, tests
+
+fuzz: venv ## the fuzz suite, with new requests each run and many more of them (CODA_FUZZ_EXAMPLES)
+	CODA_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 LADDER_ARGS ?= --compare gthread
 bench: venv ## the web tier measured: overhead over a real Ollama, then the concurrency ladder

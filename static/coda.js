@@ -38,6 +38,10 @@
     } catch {
       // Storage full or disabled: the conversation still works, it just won't survive a reload.
     }
+    fillHistory();
+  }
+
+  function fillHistory() {
     historyInput.value = JSON.stringify(recentHistory());
   }
 
@@ -175,13 +179,8 @@
     });
   });
 
-  restoreForm.addEventListener("htmx:after:request", (event) => {
-    // A saved conversation the server cannot read any more is dropped; the reply says so.
-    if (event.detail?.ctx?.response?.status >= 400) {
-      turns = [];
-      save();
-    }
-  });
+  // A saved conversation the server refuses to show stays saved as it is: the reply, appended to
+  // the page, says so, and "New chat" is the user's choice, never the server's.
 
   // The model picked here last time, if the server still offers it; the select is a field of the
   // chat form, so htmx sends the choice with every turn and the server checks it.
@@ -204,7 +203,9 @@
     });
   }
 
-  save();
+  // Only the form is filled at load: what storage holds is rewritten by the next turn, never by
+  // merely opening the page (a copy this script could not read stays as it was).
+  fillHistory();
   document.addEventListener("DOMContentLoaded", () => {
     if (!turns.length) return;
     restoreForm.querySelector('[name="history"]').value = JSON.stringify(turns);

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Request
+from flask import Request, request
 
 from coda.config import LANGUAGES
+from coda.frontend.services import services
 
 LANG_COOKIE = "coda_lang"
 
@@ -77,8 +78,24 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "The model “{model}” is not on the server. An operator needs to load it.",
     },
     "error.timeout": {
-        "ja": "回答に時間がかかりすぎたため中断しました。短い質問でもう一度お試しください。",
-        "en": "The answer took too long and was stopped. Please try again, perhaps shorter.",
+        "ja": (
+            "回答に時間がかかりすぎたため、ここで打ち切りました。"
+            "短い回答を求めるか、もう一度送信してください。"
+        ),
+        "en": (
+            "The answer took too long and was cut off here. "
+            "Ask for a shorter answer, or send it again."
+        ),
+    },
+    "error.timeout.silent": {
+        "ja": (
+            "モデルのサーバーが時間内に応答しませんでした。起動中か混み合っています。"
+            "少し待ってからもう一度送信してください。"
+        ),
+        "en": (
+            "The model server did not answer in time: it may be starting up or busy. "
+            "Please wait a moment and send again."
+        ),
     },
     "error.interrupted": {
         "ja": "回答の途中で接続が切れました。もう一度送信してください。",
@@ -114,9 +131,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
     },
     "error.body_too_large": {
         "ja": (
-            "送信内容が大きすぎます（上限 {limit_kb} KB）。「新しいチャット」で始め直してください。"
+            "送信内容が大きすぎます（上限 {limit_kb} KB）。"
+            "メッセージを短くしてから送信してください。"
         ),
-        "en": "The request is too large (limit {limit_kb} KB). Start over with “New chat”.",
+        "en": (
+            "The message is too large to send (limit {limit_kb} KB). Please shorten it, then send."
+        ),
     },
     "error.csrf": {
         "ja": (
@@ -129,9 +149,21 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "Something unexpected went wrong. Please try again.",
     },
     "error.restore": {
-        "ja": "保存されていた会話を復元できませんでした。新しいチャットを始めます。",
-        "en": "The saved conversation could not be restored. Starting a new chat.",
+        "ja": (
+            "保存されている会話をこのページに表示できませんでした。"
+            "会話はこのブラウザーに残っています。"
+        ),
+        "en": "The saved conversation could not be shown here. It is still kept in this browser.",
     },
+    "error.not_found": {
+        "ja": "このページはありません。",
+        "en": "There is no such page.",
+    },
+    "error.request": {
+        "ja": "この要求は処理できませんでした（HTTP {code}）。ページを再読み込みしてください。",
+        "en": "This request could not be handled (HTTP {code}). Please reload the page.",
+    },
+    "back_to_chat": {"ja": "チャットに戻る", "en": "Back to the chat"},
 }
 
 
@@ -149,13 +181,21 @@ def translate(key: str, lang: str, **params: Any) -> str:
     return text.format_map(_Params(params))
 
 
-def error_message(kind: str, params: Mapping[str, Any], lang: str) -> str:
+def error_message(
+    kind: str, params: Mapping[str, Any], lang: str, *, answered: bool = False
+) -> str:
     """The message for an error `kind`: an LLM error's (`coda.llm.errors`), or `invalid_request`
-    for refused input (`coda.frontend.posted_turn`), specific to its reason."""
+    for refused input (`coda.frontend.posted_turn`), specific to its reason.
+
+    `answered`: whether some of the answer had arrived. A timeout before any text is the server's
+    silence, not the question's length, and says so.
+    """
     if kind == "invalid_request":
         key = f"error.invalid_request.{params.get('reason', '')}"
         if key not in CATALOGUE:
             key = "error.invalid_request.bad_history"
+    elif kind == "timeout" and not answered:
+        key = "error.timeout.silent"
     else:
         key = f"error.{kind}"
     return translate(key, lang, **params)
@@ -168,3 +208,8 @@ def pick_language(request: Request, default: str) -> str:
         return chosen
     best = request.accept_languages.best_match(LANGUAGES)
     return best or default
+
+
+def language() -> str:
+    """The current request's language (see `pick_language`)."""
+    return pick_language(request, services().settings.default_language)

@@ -10,6 +10,7 @@ the rule that failed, so the page can say what to change.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,15 @@ from coda.llm import Message, PromptLimits, Role, build_messages, history_budget
 
 CLIENT_ROLES = frozenset({Role.USER.value, Role.ASSISTANT.value})
 SAVED_STATES = frozenset({"done", "stopped", "error"})
+# History is a list of flat objects: deeper nesting is refused before it is parsed, so a hostile
+# `[[[[...` never reaches the JSON parser's recursion.
+HISTORY_DEPTH = 2
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+# UTF-16 halves without their other half: JSON can carry them (`"\ud800"`), UTF-8 cannot, so the
+# page could not be sent and the model server could not be asked. They become U+FFFD, as a browser
+# shows broken text, rather than refusing the turn: the conversation stays usable.
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class InputError(Exception):
@@ -99,9 +109,12 @@ def read_saved_conversation(
         raise InputError("bad_history", "history is not a list")
     states: list[str] = []
     stripped: list[object] = []
-    for item in raw:
+    for index, item in enumerate(raw):
         if isinstance(item, dict):
             state = item.get("state", "done")
+            if not isinstance(state, str):
+                raise InputError("bad_history", f"history[{index}] has a state that is not text")
+            # A state this version does not know (an older or newer page) is shown as finished.
             states.append(state if state in SAVED_STATES else "done")
             stripped.append({k: v for k, v in item.items() if k != "state"})
         else:
@@ -121,19 +134,19 @@ def parse_history(raw: object, limits: PromptLimits) -> list[Message]:
         if not isinstance(item, dict) or set(item) - {"role", "content"}:
             raise InputError("bad_history", f"history[{index}] is not a message object")
         role, content = item.get("role"), item.get("content")
-        if role not in CLIENT_ROLES:
-            raise InputError("bad_history", f"history[{index}] has role {role!r}")
+        if not isinstance(role, str) or role not in CLIENT_ROLES:
+            raise InputError("bad_history", f"history[{index}] has role {str(role)[:20]!r}")
         if not isinstance(content, str):
             raise InputError("bad_history", f"history[{index}] content is not text")
         if len(content) > limits.max_history_chars:
             raise InputError("bad_history", f"history[{index}] is {len(content)} characters long")
-        history.append(Message(Role(role), content))
+        history.append(Message(Role(role), clean_text(content)))
     return history
 
 
 def validate_message(text: str, limits: PromptLimits) -> str:
-    """The new user message: not blank, not over the limit. Returns it stripped."""
-    stripped = text.strip()
+    """The new user message: not blank, not over the limit. Returns it stripped and clean."""
+    stripped = clean_text(text).strip()
     if not stripped:
         raise InputError("empty", "message is empty")
     if len(stripped) > limits.max_message_chars:
@@ -146,8 +159,32 @@ def validate_message(text: str, limits: PromptLimits) -> str:
     return stripped
 
 
+def clean_text(text: str) -> str:
+    """Text that UTF-8 can carry: lone surrogates become U+FFFD (see `_LONE_SURROGATE`)."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def json_depth(raw: str, limit: int) -> int:
+    """How deeply `raw`'s arrays and objects nest, counting no further than `limit` + 1.
+
+    Brackets inside strings do not count. Linear and non-recursive: it runs before the parser.
+    """
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', raw)):
+        if bracket.group() in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
 def _history_json(form: Mapping[str, str]) -> object:
     raw = form.get("history", "").strip() or "[]"
+    if json_depth(raw, HISTORY_DEPTH) > HISTORY_DEPTH:
+        raise InputError("bad_history", f"history nests deeper than {HISTORY_DEPTH} levels")
     try:
         return json.loads(raw)
     except ValueError:

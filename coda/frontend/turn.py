@@ -173,7 +173,8 @@ def _failed(
 ) -> Iterator[bytes]:
     record.outcome, record.error_kind, record.error_detail = "error", error.kind, error.detail
     record.attempts = error.attempts
-    yield from _final_error(error_message(error.kind, error.params, partials.lang), text, partials)
+    message = error_message(error.kind, error.params, partials.lang, answered=bool(text))
+    yield from _final_error(message, text, partials)
 
 
 def _final_error(message: str, text: str, partials: TurnPartials) -> Iterator[bytes]:

@@ -12,14 +12,19 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from coda.config import LANGUAGES
-from coda.frontend.bubbles import Bubble, finished_bubble
-from coda.frontend.i18n import LANG_COOKIE, error_message, pick_language, translate
-from coda.frontend.posted_turn import InputError, read_saved_conversation, read_turn
+from coda.frontend import refusals
+from coda.frontend.bubbles import finished_bubble
+from coda.frontend.i18n import LANG_COOKIE, error_message, language, translate
+from coda.frontend.posted_turn import (
+    InputError,
+    clean_text,
+    read_saved_conversation,
+    read_turn,
+)
+from coda.frontend.refusals import error_bubbles
 from coda.frontend.services import services
 from coda.frontend.turn import TurnRecord, stream_turn
 
@@ -27,10 +32,6 @@ blueprint = Blueprint("chat", __name__)
 
 TURN_RECORD_KEY = "coda.turn"  # in the WSGI environ, where the access log finds it
 ONE_YEAR = 365 * 24 * 3600
-
-
-def language() -> str:
-    return pick_language(request, services().settings.default_language)
 
 
 @blueprint.app_context_processor
@@ -92,7 +93,11 @@ def chat() -> Response:
             outcome="error", error_kind=exc.kind, error_detail=exc.detail
         )
         text = error_message(exc.kind, exc.params, lang)
-        return _error_bubbles(text, 422, user_text=request.form.get("message", "").strip())
+        # The question is shown back with the refusal, unless it is the problem: the browser keeps
+        # it in the message box either way, and a huge one is not worth sending back.
+        asked = request.form.get("message", "").strip()
+        shown = asked if len(asked) <= app_services.limits.max_message_chars else ""
+        return error_bubbles(text, 422, user_text=clean_text(shown))
     model = app_services.chat_model.with_model(turn.model)
     record = TurnRecord(model=model.model)
     request.environ[TURN_RECORD_KEY] = record
@@ -120,7 +125,7 @@ def conversation() -> Response:
     try:
         saved = read_saved_conversation(request.form, services().limits)
     except InputError:
-        return _error_bubbles(translate("error.restore", lang), 422)
+        return error_bubbles(translate("error.restore", lang), 422)
     bubbles = [
         finished_bubble(role=m.role.value, text=m.content, state=state, lang=lang)
         for m, state in saved
@@ -128,25 +133,4 @@ def conversation() -> Response:
     return current_app.make_response(render_template("partials/_turn.html", bubbles=bubbles))
 
 
-@blueprint.app_errorhandler(RequestEntityTooLarge)
-def too_large(_error: RequestEntityTooLarge) -> Response:
-    limit = services().settings.max_body_bytes
-    text = translate("error.body_too_large", language(), limit_kb=limit // 1024)
-    return _error_bubbles(text, 413)
-
-
-@blueprint.app_errorhandler(CSRFError)
-def csrf_failed(_error: CSRFError) -> Response:
-    return _error_bubbles(translate("error.csrf", language()), 400)
-
-
-def _error_bubbles(text: str, status: int, *, user_text: str = "") -> Response:
-    """A refused request still shows what was sent and why nothing came back."""
-    bubbles: list[Bubble] = []
-    if user_text:
-        bubbles.append(finished_bubble(role="user", text=user_text, state="done", lang=language()))
-    bubbles.append(
-        finished_bubble(role="assistant", text="", state="error", lang=language(), error=text)
-    )
-    html = render_template("partials/_turn.html", bubbles=bubbles)
-    return current_app.make_response((html, status))
+refusals.install(blueprint)

@@ -202,7 +202,9 @@ def test_unreadable_saved_conversation_says_so(client: FlaskClient) -> None:
 
     assert response.status_code == 422
     (answer,) = bubbles(response.get_data(as_text=True), "assistant")
-    assert "復元できません" in one(answer, ".message-error").get_text()
+    message = one(answer, ".message-error").get_text()
+    assert "表示できません" in message
+    assert "残っています" in message
 
 
 def test_stream_of_a_turn(client: FlaskClient, app: Flask) -> None:

@@ -1,0 +1,122 @@
+"""Generated requests against every route, in-process, with a stub of the port as the model (this
+is about our input handling, not the model): never a 5xx, never a traceback, the security headers
+on every answer, and nothing invalid ever reaches the model.
+
+`make test` runs 1,000 derandomized requests per test (the `ci` profile); `make fuzz` runs many
+more, new ones each time (`long`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
+from werkzeug.test import TestResponse
+
+from coda.config import Settings
+from coda.frontend.i18n import LANG_COOKIE
+from coda.infrastructure.app import create_app
+from coda.llm import Message, Role
+from tests.fuzz.strategies import ANY_PATH, Request, request_to
+from tests.support.html import csrf_token
+from tests.support.settings import WEB_SETTINGS
+from tests.support.stub_model import StubModel
+
+pytestmark = pytest.mark.fuzz
+
+SETTINGS = replace(
+    WEB_SETTINGS,
+    log_level="CRITICAL",
+    max_message_chars=2000,
+    max_body_bytes=65_536,
+    max_history_messages=6,
+    max_history_chars=4000,
+)
+HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Request-ID")
+
+
+@dataclass
+class Site:
+    client: FlaskClient
+    model: StubModel
+    token: str
+    settings: Settings
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    model = StubModel(texts=["ok"])
+    app = create_app(SETTINGS, chat_model=model)
+    with app.test_client() as client:
+        token = csrf_token(client.get("/").get_data(as_text=True))
+        yield Site(client, model, token, SETTINGS)
+
+
+def send(site: Site, request: Request) -> TestResponse:
+    headers = dict(request.headers)
+    if request.csrf == "valid":
+        headers["X-CSRFToken"] = site.token
+    elif request.csrf == "forged":
+        headers["X-CSRFToken"] = "forged"
+    if request.language is None:
+        site.client.delete_cookie(LANG_COOKIE)
+    else:
+        site.client.set_cookie(LANG_COOKIE, request.language)
+    if request.chunked and request.body:
+        # What gunicorn hands over for `Transfer-Encoding: chunked`: no length, a stream it ends.
+        return site.client.open(
+            request.path,
+            method=request.method,
+            headers=headers,
+            input_stream=io.BytesIO(request.body),
+            environ_overrides={"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"},
+        )
+    return site.client.open(request.path, method=request.method, headers=headers, data=request.body)
+
+
+def assert_valid_prompt(prompt: list[Message], settings: Settings) -> None:
+    """What the model may be sent: the server's system prompt, then client turns within limits."""
+    assert prompt[0] == Message(Role.SYSTEM, settings.system_prompt)
+    assert prompt[-1].role is Role.USER
+    assert all(m.role in (Role.USER, Role.ASSISTANT) for m in prompt[1:])
+    assert len(prompt) <= settings.max_history_messages + 2
+    for message in prompt[1:]:
+        message.content.encode("utf-8")  # no lone surrogates: the server could not be sent them
+        assert len(message.content) <= max(settings.max_message_chars, settings.max_history_chars)
+    assert prompt[-1].content.strip() == prompt[-1].content != ""
+
+
+def check(site: Site, request: Request) -> None:
+    before = len(site.model.received)
+    response = send(site, request)
+    body = response.get_data()  # the whole stream, for /chat
+    response.close()  # a static file's, too
+    assert response.status_code < 500, (response.status_code, body[:300])
+    assert b"Traceback (most recent call last)" not in body
+    for header in HEADERS:
+        assert header in response.headers, header
+    sent = site.model.received[before:]
+    if response.status_code >= 400 or request.method != "POST":
+        assert sent == []
+    for prompt in sent:
+        assert_valid_prompt(prompt, site.settings)
+
+
+@given(request_to(st.just("/chat")))
+def test_chat_never_fails_and_sends_only_valid_prompts(site: Site, request: Request) -> None:
+    check(site, request)
+
+
+@given(request_to(st.just("/conversation")))
+def test_restoring_a_conversation_never_fails(site: Site, request: Request) -> None:
+    check(site, request)
+
+
+@given(request_to(ANY_PATH))
+def test_every_other_route_never_fails(site: Site, request: Request) -> None:
+    check(site, request)
