@@ -17,11 +17,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
 from coda.config import LANGUAGES
+from coda.frontend.admission import Refusal, current_gate
 from coda.frontend.bubbles import Bubble, finished_bubble
 from coda.frontend.i18n import LANG_COOKIE, error_message, pick_language, translate
 from coda.frontend.posted_turn import InputError, read_saved_conversation, read_turn
 from coda.frontend.services import services
 from coda.frontend.turn import TurnRecord, stream_turn
+from coda.frontend.visitors import SignInRequired, current_visitor
 
 blueprint = Blueprint("chat", __name__)
 
@@ -37,7 +39,11 @@ def language() -> str:
 def page_globals() -> dict[str, object]:
     """`t(key)` in every template, in the request's language."""
     lang = language()
-    return {"lang": lang, "t": lambda key, **params: translate(key, lang, **params)}
+    return {
+        "lang": lang,
+        "t": lambda key, **params: translate(key, lang, **params),
+        "visitor": current_visitor(),
+    }
 
 
 def page_or_partial(page: str, partial: str, **context: object) -> Response:
@@ -93,24 +99,45 @@ def chat() -> Response:
         )
         text = error_message(exc.kind, exc.params, lang)
         return _error_bubbles(text, 422, user_text=request.form.get("message", "").strip())
+    visitor = current_visitor()
+    ticket = current_gate().admit(visitor.pseudonym if visitor else "")
+    if isinstance(ticket, Refusal):  # the model server is asked nothing
+        request.environ[TURN_RECORD_KEY] = TurnRecord(
+            outcome="refused", error_kind=ticket.reason, error_detail=ticket.detail or None
+        )
+        refused = _error_bubbles(ticket.message(lang), ticket.status, user_text=turn.message)
+        refused.headers["Retry-After"] = str(ticket.retry_after)
+        return refused
     model = app_services.chat_model.with_model(turn.model)
     record = TurnRecord(model=model.model)
     request.environ[TURN_RECORD_KEY] = record
-    body = stream_turn(
-        model,
-        turn,
-        app_services.options,
-        lang=lang,
-        record=record,
-        pacing=app_services.pacing,
-        draining=app_services.draining,
-        connection=request.environ,
-    )
-    response = Response(stream_with_context(body), mimetype="text/event-stream")
+    try:
+        body = stream_turn(
+            model,
+            turn,
+            app_services.options,
+            lang=lang,
+            record=record,
+            pacing=app_services.pacing,
+            draining=app_services.draining,
+            connection=request.environ,
+        )
+        response = Response(stream_with_context(body), mimetype="text/event-stream")
+    except BaseException:
+        ticket.finish(0)
+        raise
+    # Whatever ends the stream (done, Stop, a hang-up, an error, the shutdown drain), the server
+    # closes the body, and the streams counted for this turn are given back.
+    response.call_on_close(lambda: ticket.finish(_tokens(record)))
     # No proxy, CDN or compressor may hold events back: each one is written and flushed alone.
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+def _tokens(record: TurnRecord) -> int:
+    """What the answer cost, as the server reported it at the end (nothing when it did not end)."""
+    return (record.prompt_tokens or 0) + (record.completion_tokens or 0)
 
 
 @blueprint.post("/conversation")
@@ -138,6 +165,17 @@ def too_large(_error: RequestEntityTooLarge) -> Response:
 @blueprint.app_errorhandler(CSRFError)
 def csrf_failed(_error: CSRFError) -> Response:
     return _error_bubbles(translate("error.csrf", language()), 400)
+
+
+@blueprint.app_errorhandler(SignInRequired)
+def sign_in_required(error: SignInRequired) -> Response:
+    """No trustworthy sign-in: a sent message comes back in its bubble, a page says why."""
+    key = "signin.unavailable" if error.reason == "unavailable" else "signin.required"
+    text = translate(key, language())
+    if request.method == "POST":
+        return _error_bubbles(text, error.status, user_text=request.form.get("message", "").strip())
+    page = render_template("pages/signed_out.html", text=text)
+    return current_app.make_response((page, error.status))
 
 
 def _error_bubbles(text: str, status: int, *, user_text: str = "") -> Response:
