@@ -132,11 +132,16 @@ def _secret_env(container: dict[str, Any]) -> dict[str, dict[str, str]]:
 
 
 def _dry_run(
-    *args: str, path_prefix: Path | None = None, variant: str = "gpu"
+    *args: str,
+    path_prefix: Path | None = None,
+    variant: str = "gpu",
+    check: bool = True,
+    **settings: str,
 ) -> subprocess.CompletedProcess[str]:
-    """scripts/deploy-cloud-run.sh proj europe-west4 VARIANT --dry-run ARGS, outside RENDER_ENV."""
+    """scripts/deploy-cloud-run.sh proj europe-west4 VARIANT --dry-run ARGS, outside RENDER_ENV,
+    with the deploy `settings` given (IAP_MEMBERS by default); `check=False` for refusals."""
     env = {k: v for k, v in os.environ.items() if k not in RENDER_ENV}
-    env["IAP_MEMBERS"] = IAP_MEMBERS
+    env |= {"IAP_MEMBERS": IAP_MEMBERS, **settings}
     if path_prefix is not None:
         env["PATH"] = f"{path_prefix}{os.pathsep}{env['PATH']}"
     return subprocess.run(
@@ -153,7 +158,7 @@ def _dry_run(
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=check,
     )
 
 
@@ -600,27 +605,6 @@ def test_deploy_of_vllm_generates_each_secret_once_and_pins_both_services_to_it(
 # --- Who may chat, how much, what it may cost --------------------------------------------------
 
 
-def _dry_run_env(*args: str, variant: str = "gpu", **env: str) -> subprocess.CompletedProcess[str]:
-    """A dry run with extra environment; `check=False`, for the runs that must refuse."""
-    environment = {k: v for k, v in os.environ.items() if k not in RENDER_ENV} | env
-    return subprocess.run(
-        [
-            "bash",
-            "scripts/deploy-cloud-run.sh",
-            "proj",
-            "europe-west4",
-            variant,
-            "--dry-run",
-            *args,
-        ],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def _rendered_web(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     """The web service a dry run printed (the document after its `--- cloudrun/web…` line)."""
     text = result.stdout.split("/cloudrun/web", 1)[1].split("\n", 1)[1]
@@ -674,7 +658,7 @@ def test_deploy_puts_iap_in_front_by_default_and_grants_only_its_members() -> No
     [("", "IAP_MEMBERS is required"), ("ada@example.com", "is not user:EMAIL")],
 )
 def test_deploy_behind_iap_refuses_without_members_it_can_grant(members: str, said: str) -> None:
-    result = _dry_run_env(IAP_MEMBERS=members)
+    result = _dry_run(check=False, IAP_MEMBERS=members)
 
     assert result.returncode != 0
     assert said in result.stderr
@@ -682,7 +666,7 @@ def test_deploy_behind_iap_refuses_without_members_it_can_grant(members: str, sa
 
 
 def test_a_public_deploy_is_explicit_and_turns_the_limits_on() -> None:
-    result = _dry_run_env("--public")
+    result = _dry_run("--public")
     commands = _commands(result)
     web = _rendered_web(result)
     env = _env(_container(web))
@@ -719,7 +703,7 @@ def test_a_public_deploy_is_explicit_and_turns_the_limits_on() -> None:
 def test_deploy_states_its_cost_ceiling_as_the_guide_tabulates_it(
     variant: str, max_instances: str, per_day: str
 ) -> None:
-    result = _dry_run_env(variant=variant, IAP_MEMBERS=IAP_MEMBERS, MAX_INSTANCES=max_instances)
+    result = _dry_run(variant=variant, MAX_INSTANCES=max_instances)
     (line,) = [line for line in result.stderr.splitlines() if "cost ceiling" in line]
     service = _render(
         f"cloudrun/{'vllm-gpu' if variant == 'vllm' else f'ollama-{variant}'}.yaml",
@@ -734,7 +718,7 @@ def test_deploy_states_its_cost_ceiling_as_the_guide_tabulates_it(
 
 @pytest.mark.parametrize("bad", ["0", "-1", "unbounded", ""])
 def test_deploy_always_bounds_the_model_server(bad: str) -> None:
-    result = _dry_run_env(IAP_MEMBERS=IAP_MEMBERS, MAX_INSTANCES=bad)
+    result = _dry_run(check=False, MAX_INSTANCES=bad)
 
     if bad == "":
         assert result.returncode == 0  # unset: the default of one instance
