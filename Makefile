@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help lock venv ollama browser containers lint typecheck pytest test fuzz run bench
+.PHONY: help lock venv ollama browser containers redis lint typecheck pytest test fuzz run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ browser: ## Debian's Chromium and CJK fonts for the browser tests (needs root)
 containers: ## podman (runc) and podman-compose for the container tests (needs root)
 	@scripts/podman-setup.sh > /dev/null
 
+redis: ## Debian's redis-server for the tests of limits shared between instances (needs root)
+	@scripts/install-redis.sh
+
 lint: venv ## ruff: lint and formatting
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -47,7 +50,7 @@ lint: venv ## ruff: lint and formatting
 typecheck: venv ## mypy --strict
 	$(VENV)/bin/mypy
 
-pytest: venv browser containers ## the test suite alone (unit, integration, browser, containers)
+pytest: venv browser containers redis ## the test suite alone (unit, integration, browser, containers)
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## everything CI runs: lint, types, tests

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Deploy coda to Cloud Run from an empty project: APIs, Artifact Registry, service accounts, the
-# secrets, both images (Cloud Build), the private model service, the IAM binding, the public web
-# service.
+# secrets, both images (Cloud Build), the private model service, the IAM binding, the web service
+# behind Identity-Aware Proxy (or public, with limits, when asked).
 #
-#   scripts/deploy-cloud-run.sh PROJECT_ID REGION gpu|cpu|vllm [--dry-run] [--skip-build]
+#   scripts/deploy-cloud-run.sh PROJECT_ID REGION gpu|cpu|vllm [--dry-run] [--skip-build] [--public]
 #
 # Variants: gpu and cpu run Ollama (Dockerfile.ollama) on an NVIDIA L4 or on CPU only; vllm runs
 # vLLM's OpenAI-compatible server (Dockerfile.vllm) on an L4, and the web app talks to it with
@@ -16,10 +16,23 @@
 #                        (default 4 on gpu, 2 on cpu)
 #   VLLM_MAX_NUM_SEQS    (vllm) sequences vLLM batches at once = the service's concurrency
 #                        (default 64: what the L4's KV cache holds at the full context)
-#   WEB_MAX_INSTANCES    web max instances (default 10)
+#   WEB_MAX_INSTANCES    web max instances (default 1: the limits are counted in its memory)
 #   TAG                  image tag (default: the git commit, else a timestamp)
 #   REPO                 Artifact Registry repository (default coda)
 #   CODA_MODEL           the model's name on the model server (default tinyswallow:1.5b)
+#
+# Who may chat (docs/deploy-cloud-run.md, "Who may chat, how much, what it may cost"):
+#   by default IAP on the web service, and only these members may pass it:
+#   IAP_MEMBERS          comma-separated principals: user:ada@example.com,group:team@example.com,
+#                        domain:example.com (required unless --public)
+#   --public             no sign-in: anyone with the URL may chat, and the limits below are on
+#   ANSWERS_PER_MINUTE, ANSWERS_PER_DAY, STREAMS_PER_USER, TOKENS_PER_DAY
+#                        per-user limits, 0 for none (public: 5, 100, 1, 50000; IAP: 0, 0, 2, 0)
+#   STREAMS_PER_INSTANCE answers one web instance streams at once (default: what the model
+#                        servers decode at once, MAX_INSTANCES x their concurrency)
+# The limits are counted in the web instance's memory, so WEB_MAX_INSTANCES defaults to 1 (one
+# instance streams 250 answers at once, far more than the model server); more instances would
+# each count on their own.
 #
 # CODA_SECRET_KEY (signs the session cookie that carries the CSRF token) must be the same on every
 # web instance, so it lives in the Secret Manager secret coda-secret-key: created on the first
@@ -42,14 +55,18 @@ die() { log "ERROR: $*"; exit 1; }
 PLACEHOLDERS=(REGION OLLAMA_SERVICE OLLAMA_SA OLLAMA_IMAGE OLLAMA_NUM_PARALLEL MIN_INSTANCES
               MAX_INSTANCES WEB_SERVICE WEB_SA WEB_IMAGE WEB_MAX_INSTANCES OLLAMA_URL CODA_MODEL
               SECRET_KEY_SECRET SECRET_KEY_VERSION VLLM_SERVICE VLLM_SA VLLM_IMAGE
-              VLLM_MAX_NUM_SEQS VLLM_URL API_KEY_SECRET API_KEY_VERSION)
+              VLLM_MAX_NUM_SEQS VLLM_URL API_KEY_SECRET API_KEY_VERSION
+              WEB_IAP CODA_AUTH IAP_AUDIENCE ANSWERS_PER_MINUTE ANSWERS_PER_DAY STREAMS_PER_USER
+              TOKENS_PER_DAY STREAMS_PER_INSTANCE)
+# Those that may be empty (a public deployment has no IAP audience).
+MAY_BE_EMPTY=" IAP_AUDIENCE "
 
 render() {  # render TEMPLATE -> stdout, every placeholder replaced by its variable's value
   local file="$1" out name value
   out="$(cat "$file")"
   for name in "${PLACEHOLDERS[@]}"; do
     case "$out" in *"\${$name}"*) ;; *) continue ;; esac
-    [ -n "${!name:-}" ] || die "$file needs $name, which is not set"
+    case "$MAY_BE_EMPTY" in *" $name "*) ;; *) [ -n "${!name:-}" ] || die "$file needs $name, which is not set" ;; esac
     value="${!name}"
     out="${out//\$\{$name\}/$value}"
   done
@@ -65,13 +82,14 @@ if [ "${1:-}" = "--render" ]; then
   exit 0
 fi
 
-[ $# -ge 3 ] || die "usage: $0 PROJECT_ID REGION gpu|cpu|vllm [--dry-run] [--skip-build]"
+[ $# -ge 3 ] || die "usage: $0 PROJECT_ID REGION gpu|cpu|vllm [--dry-run] [--skip-build] [--public]"
 PROJECT_ID="$1"; REGION="$2"; VARIANT="$3"; shift 3
-DRY_RUN=0; SKIP_BUILD=0
+DRY_RUN=0; SKIP_BUILD=0; PUBLIC=0
 for arg in "$@"; do
   case "$arg" in
     --dry-run) DRY_RUN=1 ;;
     --skip-build) SKIP_BUILD=1 ;;
+    --public) PUBLIC=1 ;;
     *) die "unknown option $arg" ;;
   esac
 done
@@ -94,12 +112,13 @@ fi
 export REGION
 export MAX_INSTANCES="${MAX_INSTANCES:-1}"
 export MIN_INSTANCES="${MIN_INSTANCES:-0}"
-export WEB_MAX_INSTANCES="${WEB_MAX_INSTANCES:-10}"
+export WEB_MAX_INSTANCES="${WEB_MAX_INSTANCES:-1}"
 export CODA_MODEL="${CODA_MODEL:-tinyswallow:1.5b}"
 REPO="${REPO:-coda}"
 TAG="${TAG:-$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || date +%Y%m%d%H%M%S)}"
 case "$MIN_INSTANCES" in 0|1) ;; *) die "MIN_INSTANCES must be 0 or 1" ;; esac
 [[ "$MAX_INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "MAX_INSTANCES must be a positive integer"
+[[ "$WEB_MAX_INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "WEB_MAX_INSTANCES must be a positive integer"
 
 export OLLAMA_SERVICE=coda-ollama VLLM_SERVICE=coda-vllm WEB_SERVICE=coda-web
 export OLLAMA_SA="coda-ollama@${PROJECT_ID}.iam.gserviceaccount.com"
@@ -125,6 +144,43 @@ else
   BUILD_CONFIG="$HERE/cloudbuild.vllm.yaml" BUILD_SUBSTITUTIONS="_REGION=$REGION,_REPO=$REPO,_TAG=$TAG"
   SIZING="max-num-seqs $VLLM_MAX_NUM_SEQS"
 fi
+
+# Who may chat, and how much. IAP by default; --public opens the service and turns the limits on.
+if [ "$PUBLIC" = 1 ]; then
+  export CODA_AUTH=none WEB_IAP=false
+  defaults=(5 100 1 50000)
+else
+  export CODA_AUTH=iap WEB_IAP=true
+  defaults=(0 0 2 0)
+  [ -n "${IAP_MEMBERS:-}" ] || die "IAP_MEMBERS is required (who may chat through IAP, e.g. \
+IAP_MEMBERS=user:ada@example.com,group:team@example.com), unless you deploy --public"
+  IFS=, read -r -a MEMBERS <<<"$IAP_MEMBERS"
+  for member in "${MEMBERS[@]}"; do
+    [[ "$member" =~ ^(user|group|domain|serviceAccount):[^[:space:]]+$ ]] \
+      || die "IAP_MEMBERS: '$member' is not user:EMAIL, group:EMAIL, domain:DOMAIN or serviceAccount:EMAIL"
+  done
+fi
+export ANSWERS_PER_MINUTE="${ANSWERS_PER_MINUTE:-${defaults[0]}}"
+export ANSWERS_PER_DAY="${ANSWERS_PER_DAY:-${defaults[1]}}"
+export STREAMS_PER_USER="${STREAMS_PER_USER:-${defaults[2]}}"
+export TOKENS_PER_DAY="${TOKENS_PER_DAY:-${defaults[3]}}"
+# The model servers decode MAX_INSTANCES x their concurrency at once; more would queue there.
+MODEL_CONCURRENCY=$(( MAX_INSTANCES * ${OLLAMA_NUM_PARALLEL:-${VLLM_MAX_NUM_SEQS:-1}} ))
+(( MODEL_CONCURRENCY <= 250 )) || MODEL_CONCURRENCY=250  # CODA_CONCURRENCY in cloudrun/web*.yaml
+export STREAMS_PER_INSTANCE="${STREAMS_PER_INSTANCE:-$MODEL_CONCURRENCY}"
+for name in ANSWERS_PER_MINUTE ANSWERS_PER_DAY STREAMS_PER_USER TOKENS_PER_DAY STREAMS_PER_INSTANCE; do
+  [[ "${!name}" =~ ^[0-9]+$ ]] || die "$name must be a whole number (0: no limit)"
+done
+
+# The ceiling on cost: every instance that may exist, running around the clock, at the prices of
+# docs/deploy-cloud-run.md ("What it costs"; USD per hour, tier-1 regions). Instance-based GPU
+# billing makes the GPU variants' ceiling real whenever instances are up; the rest is busy time.
+case "$VARIANT" in gpu|vllm) MODEL_HOURLY=1.42 ;; cpu) MODEL_HOURLY=0.42 ;; esac
+WEB_HOURLY=0.09
+ceiling() {  # ceiling: "$X a day, $Y a month" at MAX_INSTANCES and WEB_MAX_INSTANCES
+  awk -v m="$MAX_INSTANCES" -v mh="$MODEL_HOURLY" -v w="$WEB_MAX_INSTANCES" -v wh="$WEB_HOURLY" \
+    'BEGIN { h = m * mh + w * wh; printf "$%.2f a day, $%.0f a month (730 h)", h * 24, h * 730 }'
+}
 
 run() {  # run a command, or only print it with --dry-run
   if [ "$DRY_RUN" = 1 ]; then printf '+ %s\n' "$*"; else "$@"; fi
@@ -181,10 +237,16 @@ apply_service() {  # apply_service TEMPLATE: render, then `gcloud run services r
 [ "$DRY_RUN" = 1 ] || command -v gcloud >/dev/null || die "gcloud not found: install the Google Cloud CLI"
 [ "$DRY_RUN" = 1 ] || command -v python3 >/dev/null || die "python3 not found: it generates the secret key"
 log "project $PROJECT_ID, region $REGION, variant $VARIANT ($SIZING, instances $MIN_INSTANCES..$MAX_INSTANCES), tag $TAG"
+if [ "$PUBLIC" = 1 ]; then
+  log "access: PUBLIC, anyone with the URL may chat; limits per client address: $ANSWERS_PER_MINUTE a minute, $ANSWERS_PER_DAY a day, $STREAMS_PER_USER at once, $TOKENS_PER_DAY tokens a day"
+else
+  log "access: IAP, only $IAP_MEMBERS; limits per user: $ANSWERS_PER_MINUTE a minute, $ANSWERS_PER_DAY a day, $STREAMS_PER_USER at once, $TOKENS_PER_DAY tokens a day (0: none)"
+fi
+log "cost ceiling: at most $MAX_INSTANCES model-server instance(s) at \$$MODEL_HOURLY/h and $WEB_MAX_INSTANCES web at \$$WEB_HOURLY/h: $(ceiling) if all ran around the clock"
 
 log "1/8 enabling APIs"
 gc services enable run.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com \
-  iam.googleapis.com secretmanager.googleapis.com
+  iam.googleapis.com secretmanager.googleapis.com iap.googleapis.com
 
 log "2/8 Artifact Registry repository $REPO"
 exists artifacts repositories describe "$REPO" --location "$REGION" \
@@ -233,10 +295,39 @@ else
 fi
 if [ "$SERVER" = ollama ]; then export OLLAMA_URL="$MODEL_URL"; else export VLLM_URL="$MODEL_URL"; fi
 
-log "8/8 web service, public, calling $MODEL_URL with an identity token, secret key version $SECRET_KEY_VERSION"
-apply_service "$WEB_TEMPLATE"
-gc run services add-iam-policy-binding "$WEB_SERVICE" --region "$REGION" \
-  --member allUsers --role roles/run.invoker
+if [ "$DRY_RUN" = 1 ]; then
+  PROJECT_NUMBER=PROJECT_NUMBER
+else
+  PROJECT_NUMBER="$(gcloud projects describe "$PROJECT_ID" --format 'value(projectNumber)')"
+  [ -n "$PROJECT_NUMBER" ] || die "could not read the number of project $PROJECT_ID"
+fi
+if [ "$PUBLIC" = 1 ]; then
+  export IAP_AUDIENCE=""
+  log "8/8 web service, PUBLIC with limits, calling $MODEL_URL with an identity token, secret key version $SECRET_KEY_VERSION"
+  apply_service "$WEB_TEMPLATE"
+  gc run services add-iam-policy-binding "$WEB_SERVICE" --region "$REGION" \
+    --member allUsers --role roles/run.invoker
+else
+  # The audience IAP signs its assertions for when it sits on the Cloud Run service itself
+  # (Google's "Securing your app with signed headers"): the project NUMBER, not its id.
+  export IAP_AUDIENCE="/projects/${PROJECT_NUMBER}/locations/${REGION}/services/${WEB_SERVICE}"
+  log "8/8 web service behind IAP ($IAP_AUDIENCE), calling $MODEL_URL with an identity token, secret key version $SECRET_KEY_VERSION"
+  gc beta services identity create --service iap.googleapis.com
+  apply_service "$WEB_TEMPLATE"
+  # IAP calls the service as its own service agent; nobody else may invoke it directly.
+  gc run services add-iam-policy-binding "$WEB_SERVICE" --region "$REGION" \
+    --member "serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-iap.iam.gserviceaccount.com" \
+    --role roles/run.invoker
+  if [ "$DRY_RUN" = 1 ] || gcloud --project "$PROJECT_ID" run services get-iam-policy "$WEB_SERVICE" \
+       --region "$REGION" --format 'value(bindings.members)' 2>/dev/null | grep -q allUsers; then
+    gc run services remove-iam-policy-binding "$WEB_SERVICE" --region "$REGION" \
+      --member allUsers --role roles/run.invoker || true
+  fi
+  for member in "${MEMBERS[@]}"; do
+    gc beta iap web add-iam-policy-binding --resource-type cloud-run --service "$WEB_SERVICE" \
+      --region "$REGION" --member "$member" --role roles/iap.httpsResourceAccessor
+  done
+fi
 
 if [ "$DRY_RUN" = 0 ]; then
   url="$(gcloud --project "$PROJECT_ID" run services describe "$WEB_SERVICE" --region "$REGION" \

@@ -3,12 +3,14 @@ gunicorn in front of it."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.live_app import LiveApp, start_app
+from tests.support.logs import captured
 from tests.support.ollama_server import (
     SECOND_TEST_MODEL,
     TEST_MODEL,
@@ -17,6 +19,7 @@ from tests.support.ollama_server import (
     ollama_binary,
     small_model_gguf,
 )
+from tests.support.redis_server import RedisServer, redis_binary
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +91,28 @@ def app_factory(tmp_path: Path) -> Iterator[Callable[..., LiveApp]]:
     yield start
     for app in started:
         app.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """`redis-server` on a free loopback port, for the whole session."""
+    server = RedisServer(redis_binary(), tmp_path_factory.mktemp("redis") / "redis.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_server(redis_session: RedisServer) -> RedisServer:
+    """The session's Redis, emptied for this test."""
+    redis_session.flush()
+    return redis_session
+
+
+@pytest.fixture
+def access_log() -> Iterator[list[logging.LogRecord]]:
+    """The app's access log lines (`coda.access`) written during the test."""
+    with captured("coda.access") as records:
+        yield records

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -26,6 +27,10 @@ PROVIDERS = ("ollama", "openai")
 SERVER_AUTH_MODES = ("none", "id-token")
 LANGUAGES = ("ja", "en")
 MAX_MODEL_NAME = 200
+# Who may chat: nobody checked, IAP's signed assertion, or a sign-in proxy's user header.
+AUTH_MODES = ("none", "iap", "proxy")
+IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
+LIMITS_STORAGES = ("memory", "redis", "rediss")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +88,23 @@ class Settings:
     concurrency: int = 250
     # On SIGTERM, how long open answers may still run before they end with "restarting".
     shutdown_grace_seconds: float = 3.0
+
+    # --- Who may chat, and how much (read by `_read_access`) ---
+    # `iap`: IAP's signed assertion, verified against IAP's keys for `iap_audience`; `proxy`: a
+    # sign-in proxy's user header, honoured only from `trusted_proxies`; `none`: open to anyone.
+    auth: str = "none"
+    iap_audience: str = ""
+    iap_keys_url: str = IAP_KEYS_URL
+    proxy_user_header: str = "X-Forwarded-Email"
+    trusted_proxies: tuple[str, ...] = ()  # networks, as `ipaddress` writes them
+    # `memory://` counts in this process; `redis://host:port` shares the counts between processes.
+    limits_storage: str = "memory://"
+    # 0 is no limit. Per user (or client address without sign-in), except `streams_per_instance`.
+    answers_per_minute: int = 0
+    answers_per_day: int = 0
+    streams_per_user: int = 0
+    streams_per_instance: int = 0
+    tokens_per_day: int = 0
 
     @property
     def allowed_models(self) -> tuple[str, ...]:
@@ -180,6 +202,8 @@ class Settings:
                 "CODA_SHUTDOWN_GRACE_SECONDS", _number(0, 6), defaults.shutdown_grace_seconds
             ),
         )
+        settings = _with_access(settings, reader)
+        reader.problems.extend(_access_problems(settings, reader.failed))
         if settings.max_tokens >= settings.context_length:
             reader.problems.append(
                 "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
@@ -355,3 +379,109 @@ def _choice(allowed: tuple[str, ...], *, upper: bool = False) -> Callable[[str],
         return value
 
     return parse
+
+
+# --- Who may chat, and how much ---------------------------------------------------------------
+
+
+def _with_access(settings: Settings, reader: _Reader) -> Settings:
+    """`settings` with the sign-in and limit variables, read apart so they read as one group."""
+    return replace(
+        settings,
+        auth=reader.read("CODA_AUTH", _choice(AUTH_MODES), "none"),
+        iap_audience=reader.read("CODA_IAP_AUDIENCE", _iap_audience, ""),
+        iap_keys_url=reader.read("CODA_IAP_KEYS_URL", _keys_url, settings.iap_keys_url),
+        proxy_user_header=reader.read(
+            "CODA_PROXY_USER_HEADER", _header_name, settings.proxy_user_header
+        ),
+        trusted_proxies=reader.read("CODA_TRUSTED_PROXIES", _networks, settings.trusted_proxies),
+        limits_storage=reader.read("CODA_LIMITS_STORAGE", _storage_url, "memory://"),
+        answers_per_minute=reader.read("CODA_ANSWERS_PER_MINUTE", _integer(0, 10_000), 0),
+        answers_per_day=reader.read("CODA_ANSWERS_PER_DAY", _integer(0, 1_000_000), 0),
+        streams_per_user=reader.read("CODA_STREAMS_PER_USER", _integer(0, 1000), 0),
+        streams_per_instance=reader.read("CODA_STREAMS_PER_INSTANCE", _integer(0, 10_000), 0),
+        tokens_per_day=reader.read("CODA_TOKENS_PER_DAY", _integer(0, 10**9), 0),
+    )
+
+
+def _access_problems(settings: Settings, failed: set[str]) -> list[str]:
+    """Sign-in and limit settings that cannot be meant together."""
+    problems = []
+    needs = {
+        "iap": (
+            "CODA_IAP_AUDIENCE",
+            "the audience IAP signs for, on Cloud Run "
+            "/projects/NUMBER/locations/REGION/services/SERVICE",
+        ),
+        "proxy": (
+            "CODA_TRUSTED_PROXIES",
+            "the sign-in proxy's addresses (e.g. 172.18.0.0/16), "
+            "the only ones whose user header is believed",
+        ),
+    }
+    given = {"iap": bool(settings.iap_audience), "proxy": bool(settings.trusted_proxies)}
+    for mode, (name, what) in needs.items():
+        if settings.auth == mode and not given[mode] and name not in failed:
+            problems.append(f"CODA_AUTH={mode} needs {name}: {what}")
+        if settings.auth != mode and given[mode]:
+            problems.append(
+                f"{name} only applies with CODA_AUTH={mode} (got CODA_AUTH={settings.auth}): "
+                "set it, or unset the variable"
+            )
+    if not settings.limits_storage.startswith("memory") and not settings.secret_key:
+        problems.append(
+            "CODA_LIMITS_STORAGE in Redis needs CODA_SECRET_KEY: the counts are kept under "
+            "keyed hashes of the users, which every instance must compute alike"
+        )
+    if settings.streams_per_instance > settings.concurrency:
+        problems.append(
+            f"CODA_STREAMS_PER_INSTANCE ({settings.streams_per_instance}) must be at most "
+            f"CODA_CONCURRENCY ({settings.concurrency}), the answers a worker can hold"
+        )
+    return problems
+
+
+def _iap_audience(raw: str) -> str:
+    if not raw.startswith("/projects/"):
+        raise ValueError(
+            "expected IAP's audience, /projects/NUMBER/locations/REGION/services/SERVICE "
+            "(Cloud Run) or /projects/NUMBER/global/backendServices/ID (a load balancer)"
+        )
+    return raw
+
+
+def _keys_url(raw: str) -> str:
+    """https://, or http:// to this machine only (tests serve their own keys)."""
+    parts = urlsplit(raw)
+    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
+        raise ValueError("expected an https:// URL (http:// only on this machine)")
+    return raw
+
+
+def _header_name(raw: str) -> str:
+    if not raw.replace("-", "").isalnum():
+        raise ValueError("expected a header name, letters, digits and dashes")
+    return raw
+
+
+def _networks(raw: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (10.0.0.0/8, 172.18.0.5, ::1)."""
+    networks = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(
+                f"expected addresses or networks, e.g. 10.0.0.0/8; not {part!r}"
+            ) from None
+    return tuple(networks)
+
+
+def _storage_url(raw: str) -> str:
+    scheme = urlsplit(raw).scheme
+    if scheme not in LIMITS_STORAGES or (scheme != "memory" and not urlsplit(raw).hostname):
+        raise ValueError("expected memory:// or redis://host:port (rediss:// with TLS)")
+    return raw

@@ -166,6 +166,60 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "back_to_chat": {"ja": "チャットに戻る", "en": "Back to the chat"},
 }
 
+# Who may chat and how much (coda.frontend.visitors, coda.frontend.admission).
+CATALOGUE.update(
+    {
+        "signed_in_as": {"ja": "{email} でサインイン中", "en": "Signed in as {email}"},
+        "signin.required": {
+            "ja": (
+                "サインインを確認できませんでした。"
+                "ページを再読み込みして、サインインし直してください。"
+            ),
+            "en": "Your sign-in could not be verified. Reload the page to sign in again.",
+        },
+        "signin.unavailable": {
+            "ja": "いまはサインインを確認できません。少し待ってから再読み込みしてください。",
+            "en": "Sign-in cannot be checked right now. Please wait a moment, then reload.",
+        },
+        "limit.answers_per_minute": {
+            "ja": "1 分間に頼める回答は {limit} 件までです。{wait}後にもう一度送信してください。",
+            "en": "You can ask for {limit} answers a minute. Send again in {wait}.",
+        },
+        "limit.answers_per_day": {
+            "ja": "今日の回答の上限（{limit} 件）に達しました。{wait}後にまた送信できます。",
+            "en": "You have reached today's limit of {limit} answers. Send again in {wait}.",
+        },
+        "limit.tokens_per_day": {
+            "ja": "今日のトークンの上限（{limit}）を使い切りました。{wait}後にまた送信できます。",
+            "en": "You have used today's {limit} tokens. You can send again in {wait}.",
+        },
+        "limit.streams_per_user": {
+            "ja": (
+                "ほかの回答がまだ生成中です（同時に {limit} 件まで）。"
+                "それが終わるか停止してから、もう一度送信してください。"
+            ),
+            "en": (
+                "Another answer of yours is still being written (at most {limit} at once). "
+                "Send again once it ends, or stop it."
+            ),
+        },
+        "limit.busy": {
+            "ja": "サーバーがほかの回答で混み合っています。{wait}後にもう一度送信してください。",
+            "en": "The server is busy with other answers. Send again in {wait}.",
+        },
+        "limit.unavailable": {
+            "ja": (
+                "いまは利用上限を確認できないため送信できません。{wait}後にもう一度お試しください。"
+            ),
+            "en": "Usage limits cannot be checked right now. Please try again in {wait}.",
+        },
+        "wait.seconds": {"ja": "{n} 秒", "en": "{n} s"},
+        "wait.minutes": {"ja": "{n} 分", "en": "{n} min"},
+        "wait.hours": {"ja": "{n} 時間", "en": "{n} h"},
+        "wait.hours_minutes": {"ja": "{h} 時間 {m} 分", "en": "{h} h {m} min"},
+    }
+)
+
 
 class _Params(dict[str, Any]):
     """A missing parameter prints as nothing rather than failing the whole message."""

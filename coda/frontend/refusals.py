@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from coda.frontend.bubbles import Bubble, finished_bubble
 from coda.frontend.i18n import language, translate
 from coda.frontend.services import services
+from coda.frontend.visitors import SignInRequired
 
 
 def error_bubbles(text: str, status: int, *, user_text: str = "") -> Response:
@@ -34,6 +35,16 @@ def too_large(_error: RequestEntityTooLarge) -> Response:
 
 def csrf_failed(_error: CSRFError) -> Response:
     return error_bubbles(translate("error.csrf", language()), 400)
+
+
+def sign_in_required(error: SignInRequired) -> Response:
+    """No trustworthy sign-in: a sent message comes back in its bubble, a page says why."""
+    key = "signin.unavailable" if error.reason == "unavailable" else "signin.required"
+    text = translate(key, language())
+    if request.method == "POST":
+        return error_bubbles(text, error.status, user_text=request.form.get("message", "").strip())
+    page = render_template("pages/signed_out.html", text=text)
+    return current_app.make_response((page, error.status))
 
 
 def http_error(error: HTTPException) -> Response | HTTPException:
@@ -58,4 +69,5 @@ def install(blueprint: Blueprint) -> None:
     """Answer every error of the app, not only the blueprint's, with a message."""
     blueprint.app_errorhandler(RequestEntityTooLarge)(too_large)
     blueprint.app_errorhandler(CSRFError)(csrf_failed)
+    blueprint.app_errorhandler(SignInRequired)(sign_in_required)
     blueprint.app_errorhandler(HTTPException)(http_error)

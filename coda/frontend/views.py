@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from coda.config import LANGUAGES
 from coda.frontend import refusals
+from coda.frontend.admission import Refusal, current_gate
 from coda.frontend.bubbles import finished_bubble
 from coda.frontend.i18n import LANG_COOKIE, error_message, language, translate
 from coda.frontend.posted_turn import (
@@ -27,6 +28,7 @@ from coda.frontend.posted_turn import (
 from coda.frontend.refusals import error_bubbles
 from coda.frontend.services import services
 from coda.frontend.turn import TurnRecord, stream_turn
+from coda.frontend.visitors import current_visitor
 
 blueprint = Blueprint("chat", __name__)
 
@@ -38,7 +40,11 @@ ONE_YEAR = 365 * 24 * 3600
 def page_globals() -> dict[str, object]:
     """`t(key)` in every template, in the request's language."""
     lang = language()
-    return {"lang": lang, "t": lambda key, **params: translate(key, lang, **params)}
+    return {
+        "lang": lang,
+        "t": lambda key, **params: translate(key, lang, **params),
+        "visitor": current_visitor(),
+    }
 
 
 def page_or_partial(page: str, partial: str, **context: object) -> Response:
@@ -98,24 +104,45 @@ def chat() -> Response:
         asked = request.form.get("message", "").strip()
         shown = asked if len(asked) <= app_services.limits.max_message_chars else ""
         return error_bubbles(text, 422, user_text=clean_text(shown))
+    visitor = current_visitor()
+    ticket = current_gate().admit(visitor.pseudonym if visitor else "")
+    if isinstance(ticket, Refusal):  # the model server is asked nothing
+        request.environ[TURN_RECORD_KEY] = TurnRecord(
+            outcome="refused", error_kind=ticket.reason, error_detail=ticket.detail or None
+        )
+        refused = error_bubbles(ticket.message(lang), ticket.status, user_text=turn.message)
+        refused.headers["Retry-After"] = str(ticket.retry_after)
+        return refused
     model = app_services.chat_model.with_model(turn.model)
     record = TurnRecord(model=model.model)
     request.environ[TURN_RECORD_KEY] = record
-    body = stream_turn(
-        model,
-        turn,
-        app_services.options,
-        lang=lang,
-        record=record,
-        pacing=app_services.pacing,
-        draining=app_services.draining,
-        connection=request.environ,
-    )
-    response = Response(stream_with_context(body), mimetype="text/event-stream")
+    try:
+        body = stream_turn(
+            model,
+            turn,
+            app_services.options,
+            lang=lang,
+            record=record,
+            pacing=app_services.pacing,
+            draining=app_services.draining,
+            connection=request.environ,
+        )
+        response = Response(stream_with_context(body), mimetype="text/event-stream")
+    except BaseException:
+        ticket.finish(0)
+        raise
+    # Whatever ends the stream (done, Stop, a hang-up, an error, the shutdown drain), the server
+    # closes the body, and the streams counted for this turn are given back.
+    response.call_on_close(lambda: ticket.finish(_tokens(record)))
     # No proxy, CDN or compressor may hold events back: each one is written and flushed alone.
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
+
+
+def _tokens(record: TurnRecord) -> int:
+    """What the answer cost, as the server reported it at the end (nothing when it did not end)."""
+    return (record.prompt_tokens or 0) + (record.completion_tokens or 0)
 
 
 @blueprint.post("/conversation")

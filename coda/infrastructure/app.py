@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
-from coda.infrastructure import body_limit, health, middleware
+from coda.infrastructure import body_limit, health, middleware, quotas, sign_in
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
@@ -64,11 +64,13 @@ def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None
     # Cloud Run and compose terminate TLS one hop in front: trust exactly that one proxy.
     app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     body_limit.install(app, settings.max_body_bytes)
+    sign_in.install(app, settings)  # first: a request nobody signed runs nothing else
     CSRFProtect(app)
     services = build_services(settings, chat_model)
     app.extensions[EXTENSION_KEY] = services
     app.register_blueprint(blueprint)
     health.install(app, chat_model, services.models.allowed)
+    quotas.install(app, settings)
     middleware.install(app)
     if settings.warmup:
         start_warmup(chat_model, services.options)

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 
 from coda.frontend import TURN_RECORD_KEY
+from coda.frontend.visitors import LOG_FIELDS_KEY
 
 access_logger = logging.getLogger("coda.access")
 
@@ -94,6 +95,7 @@ def _log(fields: dict[str, Any], started: float, environ: dict[str, Any]) -> Non
     record = environ.get(TURN_RECORD_KEY)
     line = dict(fields)
     line["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
+    line.update(environ.get(LOG_FIELDS_KEY, {}))  # e.g. the user's pseudonym (sign_in)
     if record is not None:
         line.update(record.log_fields())
     access_logger.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra=line)

@@ -42,6 +42,18 @@ class LiveApp:
                 lines.append(json.loads(line))
         return lines
 
+    def access_lines_for(
+        self, route: str, count: int = 1, timeout: float = 10
+    ) -> list[dict[str, Any]]:
+        """The access lines of `route` once there are `count` of them: a line is written when the
+        server closes the body, a moment after the client has read it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.access_lines() if line["route"] == route]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
     @contextmanager
     def browser(self, timeout: float = 120) -> Iterator[httpx.Client]:
         """A client that loaded the page, as a browser tab has: its cookie and CSRF token."""

@@ -112,6 +112,12 @@ class OllamaServer:
             stop_process(self.process)
         self.process = None
 
+    def warm(self, model: str = TEST_MODEL) -> None:
+        """Load `model` now (a generate with no prompt), so a test's clock starts with it loaded."""
+        httpx.post(
+            f"{self.host}/api/generate", json={"model": model}, timeout=180
+        ).raise_for_status()
+
     def create_model(self, gguf: Path, modelfile: Path, name: str) -> None:
         subprocess.run(
             [str(ROOT / "ollama" / "create-model.sh"), str(gguf), str(modelfile), name],

@@ -8,11 +8,12 @@ lines ending with a `done` line that carries the counters.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.loopback import serving
 
 
 def chat_line(model: str, content: str, *, done: bool, eval_count: int = 0) -> bytes:
@@ -93,12 +94,5 @@ def scripted_ollama(model: str, pieces: Sequence[str], *, delay: float = 0.0) ->
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the test output is for the test."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(Handler) as url:
+        yield url

@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,27 +16,6 @@ from tests.support.ollama_server import OllamaServer
 from tests.support.sse import Event, events
 
 pytestmark = pytest.mark.integration
-
-
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def access_log() -> Iterator[list[logging.LogRecord]]:
-    """The access log lines (create_app resets the root handlers, so caplog cannot see them)."""
-    lines = Lines()
-    logger = logging.getLogger("coda.access")
-    logger.addHandler(lines)
-    try:
-        yield lines.records
-    finally:
-        logger.removeHandler(lines)
 
 
 def test_a_turn_streams_text_then_the_rendered_answer_with_usage(
