@@ -12,7 +12,8 @@ connections. Per step it prints: lost answers, first text and largest inter-toke
 and what coda adds over direct), probe latency p99, peak RSS of the gunicorn process tree, and
 worker CPU per SSE event and per token; once per server, process start to the first `/healthz` 200.
 `--compare gthread` runs the steps up to 100 again on the previous serving model (1 worker x 16
-threads), so the figures behind the choice come from the same run.
+threads), so the figures behind the choice come from the same run; `--compare no-telemetry,traces`
+runs them without metrics, and with every turn traced, for what telemetry costs.
 
 Figures for people to read, never a pass/fail: it exits non-zero only when something broke.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.server
 import json
 import os
 import platform
@@ -47,6 +49,10 @@ SERVING_MODELS = {
     "gevent": {},
     "gthread": {"GUNICORN_CMD_ARGS": "--worker-class gthread --workers 1 --threads 16"},
     "gevent-2": {"WEB_CONCURRENCY": "2"},
+    # Telemetry's cost: the shipped one records metrics; without them; and with every turn traced
+    # too, exported over OTLP/HTTP to a sink in this process (`otlp_sink`).
+    "no-telemetry": {"CODA_METRICS": "false"},
+    "traces": {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp}"},
 }
 
 
@@ -146,7 +152,8 @@ def coda_server(
     """gunicorn as production runs it; yields its URL, master pid and seconds to the first 200."""
     port = free_port()
     env = {**os.environ, "PORT": str(port), "OLLAMA_HOST": upstream, "CODA_MODEL": MODEL,
-           "CODA_LOG_LEVEL": "WARNING", "CODA_SECRET_KEY": "bench", **extra_env}  # fmt: skip
+           "CODA_METRICS_PORT": str(free_port()), "CODA_LOG_LEVEL": "WARNING",
+           "CODA_SECRET_KEY": "bench", **extra_env}  # fmt: skip
     started = time.perf_counter()
     with log.open("ab") as out:
         process = subprocess.Popen(gunicorn_command(), cwd=ROOT, env=env, stdout=out, stderr=out)
@@ -162,6 +169,32 @@ def coda_server(
         yield url, process.pid, time.perf_counter() - started
     finally:
         stop_process(process)
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP endpoint that takes every export and drops it: what the traced app pays for
+    is making and sending its spans, not a back end's speed."""
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def load(mode: str, url: str, chats: int, timeout: float) -> dict[str, object]:
@@ -272,10 +305,11 @@ def main() -> None:
         f"upstream: {args.tokens} tokens at {args.rate:g} tokens/s, first after {args.first:g} s "
         f"(paced Ollama wire format); gunicorn log: {log}",
     ]
-    with paced_upstream(args.tokens, args.rate, args.first) as upstream:
+    with paced_upstream(args.tokens, args.rate, args.first) as upstream, otlp_sink() as otlp:
         for name in models:
             # Room for the largest step: what Cloud Run's containerConcurrency would be set to.
-            env = {"CODA_CONCURRENCY": str(max(steps)), **SERVING_MODELS[name]}
+            configured = {k: v.format(otlp=otlp) for k, v in SERVING_MODELS[name].items()}
+            env = {"CODA_CONCURRENCY": str(max(steps)), **configured}
             with coda_server(upstream, env, log) as (url, master, start_seconds):
                 lines.append(f"\n{name}: start to first /healthz 200: {start_seconds:.2f} s")
                 for chats in steps:

@@ -15,6 +15,8 @@ from coda.frontend import TURN_RECORD_KEY
 access_logger = logging.getLogger("coda.access")
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# In the WSGI environ: fields other parts add to the request's log line (the trace's ids).
+LOG_FIELDS_KEY = "coda.log_fields"
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
@@ -96,4 +98,5 @@ def _log(fields: dict[str, Any], started: float, environ: dict[str, Any]) -> Non
     line["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
     if record is not None:
         line.update(record.log_fields())
+    line.update(environ.get(LOG_FIELDS_KEY, {}))
     access_logger.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra=line)
