@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.server
 import json
 import os
 import platform
@@ -39,6 +38,7 @@ import httpx
 
 from tests.support.live_app import gunicorn_command
 from tests.support.ollama_server import ROOT, free_port, stop_process
+from tests.support.otlp_sink import otlp_sink
 
 MODEL = "coda-bench:1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -50,7 +50,7 @@ SERVING_MODELS = {
     "gthread": {"GUNICORN_CMD_ARGS": "--worker-class gthread --workers 1 --threads 16"},
     "gevent-2": {"WEB_CONCURRENCY": "2"},
     # Telemetry's cost: the shipped one records metrics; without them; and with every turn traced
-    # too, exported over OTLP/HTTP to a sink in this process (`otlp_sink`).
+    # too, exported over OTLP/HTTP to a receiver in this process (tests/support/otlp_sink.py).
     "no-telemetry": {"CODA_METRICS": "false"},
     "traces": {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp}"},
 }
@@ -171,32 +171,6 @@ def coda_server(
         stop_process(process)
 
 
-@contextlib.contextmanager
-def otlp_sink() -> Iterator[str]:
-    """An OTLP/HTTP endpoint that takes every export and drops it: what the traced app pays for
-    is making and sending its spans, not a back end's speed."""
-
-    class Sink(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def load(mode: str, url: str, chats: int, timeout: float) -> dict[str, object]:
     command = [sys.executable, "-m", "benchmarks.load", mode, "--url", url,
                "--chats", str(chats), "--model", MODEL, "--timeout", str(timeout)]  # fmt: skip
@@ -305,10 +279,10 @@ def main() -> None:
         f"upstream: {args.tokens} tokens at {args.rate:g} tokens/s, first after {args.first:g} s "
         f"(paced Ollama wire format); gunicorn log: {log}",
     ]
-    with paced_upstream(args.tokens, args.rate, args.first) as upstream, otlp_sink() as otlp:
+    with paced_upstream(args.tokens, args.rate, args.first) as upstream, otlp_sink() as sink:
         for name in models:
             # Room for the largest step: what Cloud Run's containerConcurrency would be set to.
-            configured = {k: v.format(otlp=otlp) for k, v in SERVING_MODELS[name].items()}
+            configured = {k: v.format(otlp=sink.url) for k, v in SERVING_MODELS[name].items()}
             env = {"CODA_CONCURRENCY": str(max(steps)), **configured}
             with coda_server(upstream, env, log) as (url, master, start_seconds):
                 lines.append(f"\n{name}: start to first /healthz 200: {start_seconds:.2f} s")

@@ -24,7 +24,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 from coda.frontend import services
 from coda.infrastructure.app import create_app
 from coda.infrastructure.tracing import TRACING_KEY, Tracing
+from tests.support.live_app import LiveApp
 from tests.support.ollama_server import TEST_MODEL, OllamaServer
+from tests.support.otlp_sink import otlp_sink
 from tests.support.settings import make_settings
 from tests.support.sse import events
 
@@ -238,3 +240,34 @@ def test_probes_and_static_files_make_no_spans(traced: Callable[..., Traced]) ->
     tracing.provider.force_flush()
     server_spans = [s for s in app.exporter.get_finished_spans() if s.kind == SpanKind.SERVER]
     assert server_spans == []
+
+
+def test_under_gunicorns_gevent_worker_the_answer_stays_in_its_requests_trace(
+    ollama_server: OllamaServer, app_factory: Callable[..., LiveApp]
+) -> None:
+    """Production's worker: the answer is read on a greenlet, and spans leave from the batch
+    processor's thread, which gevent makes a greenlet; exported over OTLP/HTTP."""
+    with otlp_sink() as sink:
+        app = app_factory(
+            ollama_server.host,
+            OTEL_EXPORTER_OTLP_ENDPOINT=sink.url,
+            OTEL_BSP_SCHEDULE_DELAY="200",
+        )
+        headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+        with (
+            app.browser() as client,
+            client.stream("POST", "/chat", data={"message": "こんにちは"}, headers=headers) as r,
+        ):
+            assert [e.name for e in events(r.iter_text())][-1] == "done"
+        spans = sink.wait_for(lambda found: any(s.name.startswith("chat ") for s in found))
+
+    by_name = {s.name: s for s in spans if s.trace_id.hex() == TRACE_ID}
+    request, llm = by_name["POST /chat"], by_name[f"chat {TEST_MODEL}"]
+    assert request.parent_span_id.hex() == PARENT_ID
+    assert llm.parent_span_id == request.span_id
+    (http,) = [s for s in spans if s.parent_span_id == llm.span_id]
+    assert http.name == "POST"
+    assert request.end_time_unix_nano >= llm.end_time_unix_nano  # the request covers its answer
+    (line,) = [line for line in app.access_lines() if line["route"] == "/chat"]
+    assert line["trace_id"] == TRACE_ID
+    assert line["span_id"] == request.span_id.hex()
