@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help lock venv ollama browser containers redis lint typecheck pytest test fuzz run bench
+.PHONY: help lock venv ollama browser containers redis prometheus lint typecheck pytest test fuzz run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ ollama: ## build (once) and print the pinned Ollama binary
 browser: ## Debian's Chromium and CJK fonts for the browser tests (needs root)
 	@scripts/install-browser.sh
 
+prometheus: ## a Prometheus server for the metrics test (Debian's package, unpacked into the cache)
+	@scripts/install-prometheus.sh > /dev/null
+
 containers: ## podman (runc) and podman-compose for the container tests (needs root)
 	@scripts/podman-setup.sh > /dev/null
 
@@ -51,7 +54,8 @@ typecheck: venv ## mypy --strict
 	$(VENV)/bin/mypy
 
 pytest: venv browser containers redis ## the test suite alone (unit, integration, browser, containers)
-	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m pytest $(PYTEST_ARGS)
+	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) CODA_PROMETHEUS_BIN=$$(scripts/install-prometheus.sh) \
+	  $(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest ## everything CI runs: lint, types, tests
 

@@ -9,9 +9,12 @@ reasoning are in docs/frontend.md ("Serving"); `make bench` reproduces them.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coda.config import Settings
+
+if TYPE_CHECKING:
+    from coda.infrastructure.metrics_endpoint import MetricsEndpoint
 
 settings = Settings.from_env()  # a bad variable stops gunicorn here, naming it
 
@@ -42,6 +45,42 @@ accesslog = None
 errorlog = "-"
 # Behind Cloud Run's or compose's proxy: the app's ProxyFix reads X-Forwarded-Proto/-For.
 forwarded_allow_ips = "*"
+
+
+# Prometheus metrics (CODA_METRICS): workers write to this run's directory, the master serves the
+# sum on CODA_METRICS_PORT (coda/infrastructure/metrics_endpoint.py). Off: none of this happens.
+metrics: MetricsEndpoint | None = None
+
+
+def on_starting(server: Any) -> None:
+    """Before any worker exists: the directory every worker's metrics go to."""
+    global metrics
+    if settings.metrics:
+        from coda.infrastructure.metrics_endpoint import prepare
+
+        metrics = prepare()
+
+
+def when_ready(server: Any) -> None:
+    """The master serves the workers' metrics on their own port."""
+    if metrics is not None:
+        metrics.serve(settings.metrics_port)
+        server.log.info("metrics on port %d", settings.metrics_port)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    if metrics is not None:
+        metrics.forget_listener()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    if metrics is not None:
+        metrics.worker_exited(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if metrics is not None:
+        metrics.close()
 
 
 def post_worker_init(worker: Any) -> None:

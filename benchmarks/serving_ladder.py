@@ -12,7 +12,8 @@ connections. Per step it prints: lost answers, first text and largest inter-toke
 and what coda adds over direct), probe latency p99, peak RSS of the gunicorn process tree, and
 worker CPU per SSE event and per token; once per server, process start to the first `/healthz` 200.
 `--compare gthread` runs the steps up to 100 again on the previous serving model (1 worker x 16
-threads), so the figures behind the choice come from the same run.
+threads), so the figures behind the choice come from the same run; `--compare no-telemetry,traces`
+runs them without metrics, and with every turn traced, for what telemetry costs.
 
 Figures for people to read, never a pass/fail: it exits non-zero only when something broke.
 """
@@ -37,6 +38,7 @@ import httpx
 
 from tests.support.live_app import gunicorn_command
 from tests.support.ollama_server import ROOT, free_port, stop_process
+from tests.support.otlp_sink import otlp_sink
 
 MODEL = "coda-bench:1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -47,6 +49,10 @@ SERVING_MODELS = {
     "gevent": {},
     "gthread": {"GUNICORN_CMD_ARGS": "--worker-class gthread --workers 1 --threads 16"},
     "gevent-2": {"WEB_CONCURRENCY": "2"},
+    # Telemetry's cost: the shipped one records metrics; without them; and with every turn traced
+    # too, exported over OTLP/HTTP to a receiver in this process (tests/support/otlp_sink.py).
+    "no-telemetry": {"CODA_METRICS": "false"},
+    "traces": {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp}"},
 }
 
 
@@ -146,7 +152,8 @@ def coda_server(
     """gunicorn as production runs it; yields its URL, master pid and seconds to the first 200."""
     port = free_port()
     env = {**os.environ, "PORT": str(port), "OLLAMA_HOST": upstream, "CODA_MODEL": MODEL,
-           "CODA_LOG_LEVEL": "WARNING", "CODA_SECRET_KEY": "bench", **extra_env}  # fmt: skip
+           "CODA_METRICS_PORT": str(free_port()), "CODA_LOG_LEVEL": "WARNING",
+           "CODA_SECRET_KEY": "bench", **extra_env}  # fmt: skip
     started = time.perf_counter()
     with log.open("ab") as out:
         process = subprocess.Popen(gunicorn_command(), cwd=ROOT, env=env, stdout=out, stderr=out)
@@ -272,10 +279,11 @@ def main() -> None:
         f"upstream: {args.tokens} tokens at {args.rate:g} tokens/s, first after {args.first:g} s "
         f"(paced Ollama wire format); gunicorn log: {log}",
     ]
-    with paced_upstream(args.tokens, args.rate, args.first) as upstream:
+    with paced_upstream(args.tokens, args.rate, args.first) as upstream, otlp_sink() as sink:
         for name in models:
             # Room for the largest step: what Cloud Run's containerConcurrency would be set to.
-            env = {"CODA_CONCURRENCY": str(max(steps)), **SERVING_MODELS[name]}
+            configured = {k: v.format(otlp=sink.url) for k, v in SERVING_MODELS[name].items()}
+            env = {"CODA_CONCURRENCY": str(max(steps)), **configured}
             with coda_server(upstream, env, log) as (url, master, start_seconds):
                 lines.append(f"\n{name}: start to first /healthz 200: {start_seconds:.2f} s")
                 for chats in steps:

@@ -55,7 +55,8 @@ die() { log "ERROR: $*"; exit 1; }
 PLACEHOLDERS=(REGION OLLAMA_SERVICE OLLAMA_SA OLLAMA_IMAGE OLLAMA_NUM_PARALLEL MIN_INSTANCES
               MAX_INSTANCES WEB_SERVICE WEB_SA WEB_IMAGE WEB_MAX_INSTANCES OLLAMA_URL CODA_MODEL
               SECRET_KEY_SECRET SECRET_KEY_VERSION VLLM_SERVICE VLLM_SA VLLM_IMAGE
-              VLLM_MAX_NUM_SEQS VLLM_URL API_KEY_SECRET API_KEY_VERSION
+              VLLM_MAX_NUM_SEQS VLLM_URL API_KEY_SECRET API_KEY_VERSION GMP_CONFIG_SECRET
+              GMP_CONFIG_VERSION
               WEB_IAP CODA_AUTH IAP_AUDIENCE ANSWERS_PER_MINUTE ANSWERS_PER_DAY STREAMS_PER_USER
               TOKENS_PER_DAY STREAMS_PER_INSTANCE)
 # Those that may be empty (a public deployment has no IAP audience).
@@ -125,6 +126,7 @@ export OLLAMA_SA="coda-ollama@${PROJECT_ID}.iam.gserviceaccount.com"
 export VLLM_SA="coda-vllm@${PROJECT_ID}.iam.gserviceaccount.com"
 export WEB_SA="coda-web@${PROJECT_ID}.iam.gserviceaccount.com"
 export SECRET_KEY_SECRET=coda-secret-key API_KEY_SECRET=coda-vllm-api-key
+export GMP_CONFIG_SECRET=coda-gmp-config
 REGISTRY="${REGION}-docker.pkg.dev/${PROJECT_ID}/${REPO}"
 export WEB_IMAGE="${REGISTRY}/web:${TAG}"
 if [ "$SERVER" = ollama ]; then
@@ -246,7 +248,7 @@ log "cost ceiling: at most $MAX_INSTANCES model-server instance(s) at \$$MODEL_H
 
 log "1/8 enabling APIs"
 gc services enable run.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com \
-  iam.googleapis.com secretmanager.googleapis.com iap.googleapis.com
+  iam.googleapis.com secretmanager.googleapis.com iap.googleapis.com monitoring.googleapis.com
 
 log "2/8 Artifact Registry repository $REPO"
 exists artifacts repositories describe "$REPO" --location "$REGION" \
@@ -267,6 +269,21 @@ if [ "$SERVER" = vllm ]; then
   pinned_secret "$API_KEY_SECRET" "$WEB_SA" "$VLLM_SA"
   export API_KEY_VERSION="$PINNED"
 fi
+
+log "4/8 the metrics sidecar's scrape config ($GMP_CONFIG_SECRET, cloudrun/gmp-config.yaml); coda-web writes metrics"
+exists secrets describe "$GMP_CONFIG_SECRET" \
+  || gc secrets create "$GMP_CONFIG_SECRET" --replication-policy automatic --labels app=coda
+gc secrets versions add "$GMP_CONFIG_SECRET" --data-file "$HERE/cloudrun/gmp-config.yaml"
+if [ "$DRY_RUN" = 1 ]; then
+  export GMP_CONFIG_VERSION=VERSION
+else
+  GMP_CONFIG_VERSION="$(newest_secret_version "$GMP_CONFIG_SECRET")"
+  export GMP_CONFIG_VERSION
+fi
+gc secrets add-iam-policy-binding "$GMP_CONFIG_SECRET" \
+  --member "serviceAccount:$WEB_SA" --role roles/secretmanager.secretAccessor
+gc projects add-iam-policy-binding "$PROJECT_ID" \
+  --member "serviceAccount:$WEB_SA" --role roles/monitoring.metricWriter --condition None
 
 if [ "$SKIP_BUILD" = 0 ]; then
   log "5/8 building and pushing both images with Cloud Build ($(basename "$BUILD_CONFIG"))"

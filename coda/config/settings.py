@@ -7,7 +7,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from coda.config.errors import SettingsError
 
@@ -31,6 +31,8 @@ MAX_MODEL_NAME = 200
 AUTH_MODES = ("none", "iap", "proxy")
 IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
 LIMITS_STORAGES = ("memory", "redis", "rediss")
+DEFAULT_METRICS_PORT = 9464  # what OpenTelemetry's Prometheus exporter listens on by default
+OTLP_TRACES_PATH = "/v1/traces"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +107,18 @@ class Settings:
     streams_per_user: int = 0
     streams_per_instance: int = 0
     tokens_per_day: int = 0
+    # --- Telemetry (README "Telemetry") ---
+    # Prometheus metrics, served by the gunicorn master on their own port, never the public one.
+    # Off: no port, no directory, nothing recorded.
+    metrics: bool = True
+    metrics_port: int = DEFAULT_METRICS_PORT
+    # Where OpenTelemetry spans go (OTLP over HTTP, the full traces URL); empty: no tracing at all.
+    otlp_traces_endpoint: str = ""
+    # Headers sent with every export (a back end's key): kept out of every repr, log and message.
+    otlp_headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    service_name: str = "coda-web"
+    # Prompt and answer text on the LLM span; off by default: traces often leave the company.
+    trace_content: bool = False
 
     @property
     def allowed_models(self) -> tuple[str, ...]:
@@ -201,6 +215,14 @@ class Settings:
             shutdown_grace_seconds=reader.read(
                 "CODA_SHUTDOWN_GRACE_SECONDS", _number(0, 6), defaults.shutdown_grace_seconds
             ),
+            metrics=reader.read("CODA_METRICS", _boolean, defaults.metrics),
+            metrics_port=reader.read(
+                "CODA_METRICS_PORT", _integer(1, 65535), defaults.metrics_port
+            ),
+            otlp_traces_endpoint=_otlp_traces_endpoint(reader),
+            otlp_headers=reader.read("OTEL_EXPORTER_OTLP_HEADERS", _headers, (), secret=True),
+            service_name=reader.read("OTEL_SERVICE_NAME", _nonempty, defaults.service_name),
+            trace_content=reader.read("CODA_TRACE_CONTENT", _boolean, defaults.trace_content),
         )
         settings = _with_access(settings, reader)
         reader.problems.extend(_access_problems(settings, reader.failed))
@@ -215,6 +237,11 @@ class Settings:
                 f"conversation starts with (got {', '.join(settings.models)})"
             )
         reader.problems.extend(_server_problems(settings, reader.failed))
+        if settings.metrics and settings.metrics_port == settings.port:
+            reader.problems.append(
+                f"CODA_METRICS_PORT must differ from PORT (both {settings.port}): the metrics "
+                "stay off the public port"
+            )
         if reader.problems:
             raise SettingsError(reader.problems)
         return settings
@@ -266,8 +293,17 @@ class _Reader:
         self.problems: list[str] = []
         self.failed: set[str] = set()
 
-    def read(self, name: str, parse: Callable[[str], T], default: T, *, formerly: str = "") -> T:
-        """`formerly`: the variable's former name, still read when `name` is not set."""
+    def read(
+        self,
+        name: str,
+        parse: Callable[[str], T],
+        default: T,
+        *,
+        formerly: str = "",
+        secret: bool = False,
+    ) -> T:
+        """`formerly`: the variable's former name, still read when `name` is not set; a `secret`
+        value is never repeated in a message."""
         raw, old = self._raw(name), self._raw(formerly) if formerly else None
         if raw is not None and old is not None and old != raw:
             self.problems.append(f"{name} and {formerly}, its former name, disagree: set {name}")
@@ -278,7 +314,7 @@ class _Reader:
         try:
             return parse(raw)
         except ValueError as exc:
-            self.problems.append(f"{name}: {exc} (got {raw!r})")
+            self.problems.append(f"{name}: {exc}" if secret else f"{name}: {exc} (got {raw!r})")
             self.failed.add(name)
             return default
 
@@ -343,6 +379,24 @@ def _base_url(raw: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
     return raw.rstrip("/")
+
+
+def _otlp_traces_endpoint(reader: _Reader) -> str:
+    """OpenTelemetry's own variables: the traces URL itself, else the base URL + `/v1/traces`."""
+    traces = reader.read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _base_url, "")
+    base = reader.read("OTEL_EXPORTER_OTLP_ENDPOINT", _base_url, "")
+    return traces or (base + OTLP_TRACES_PATH if base else "")
+
+
+def _headers(raw: str) -> tuple[tuple[str, str], ...]:
+    """OpenTelemetry's header list: `key=value` pairs separated by commas, values URL-encoded."""
+    pairs = []
+    for item in raw.split(","):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("expected key=value pairs separated by commas")
+        pairs.append((unquote(key.strip()), unquote(value.strip())))
+    return tuple(pairs)
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:

@@ -8,6 +8,7 @@ run plain threads, which cannot be interrupted in a read: there, work checks a f
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 from collections.abc import Callable
@@ -24,13 +25,21 @@ def spawn(run: Callable[[], None], name: str) -> Callable[[], None]:
 
     Interrupting kills a greenlet where it waits (its `finally` blocks run) and returns once it is
     dead; a thread cannot be interrupted, so there it does nothing.
+
+    `run` sees a copy of the request's context variables: a new greenlet or thread starts with
+    none, and whatever follows the request (the trace an answer belongs to) must follow it too.
     """
+    context = contextvars.copy_context()
+
+    def in_context() -> None:
+        context.run(run)
+
     if cooperative():
         import gevent
 
-        greenlet = gevent.spawn(run)
+        greenlet = gevent.spawn(in_context)
         greenlet.name = name
         return lambda: greenlet.kill(block=True, timeout=1)
-    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread = threading.Thread(target=in_context, name=name, daemon=True)
     thread.start()
     return lambda: None

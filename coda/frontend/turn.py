@@ -147,6 +147,7 @@ def _done(usage: Usage, text: str, partials: TurnPartials, record: TurnRecord) -
     record.completion_tokens = usage.completion_tokens
     record.tokens_per_second = usage.tokens_per_second
     record.load_seconds = usage.load_seconds
+    record.attempts = usage.attempts
     lang = partials.lang
     error = "" if text.strip() else translate("empty_answer", lang)
     bubble = finished_bubble(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -18,6 +19,9 @@ from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
 from coda.llm import ChatModel
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
 logger = logging.getLogger(__name__)
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -29,13 +33,25 @@ def asset_dir(name: str) -> Path:
     return installed if installed.is_dir() else PACKAGE_DIR.parent / name
 
 
-def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None = None) -> Flask:
-    """Build the app; tests pass their own settings and, for web-tier unit tests, a model."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    chat_model: ChatModel | None = None,
+    span_exporter: SpanExporter | None = None,
+) -> Flask:
+    """Build the app; tests pass their own settings and, for web-tier unit tests, a model, and
+    to read the spans, an exporter (which turns tracing on)."""
     if settings is None:
         settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     if chat_model is None:
         chat_model = build_chat_model(settings)
+    tracing = None
+    if settings.otlp_traces_endpoint or span_exporter is not None:
+        from coda.infrastructure import tracing as tracing_part  # only imported when tracing is on
+
+        tracing = tracing_part.build_tracing(settings, span_exporter)
+        chat_model = tracing.traced(chat_model)
 
     app = Flask(
         "coda",
@@ -72,6 +88,12 @@ def create_app(settings: Settings | None = None, *, chat_model: ChatModel | None
     health.install(app, chat_model, services.models.allowed)
     quotas.install(app, settings)
     middleware.install(app)
+    if tracing is not None:
+        tracing_part.install(app, tracing)
+    if settings.metrics:
+        from coda.infrastructure import metrics  # only imported when metrics are on
+
+        metrics.install(app)
     if settings.warmup:
         start_warmup(chat_model, services.options)
     return app

@@ -30,9 +30,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 ASSERTION_HEADER = "X-Goog-IAP-JWT-Assertion"
 IAP_ISSUER = "https://cloud.google.com/iap"
 KEYS_TTL_SECONDS = 3600.0
-REFETCH_SECONDS = (
-    60.0  # at most one fetch a minute for unknown key ids: a forged kid costs us little
-)
+# At most one fetch a minute for unknown key ids: a forged kid costs us little.
+REFETCH_SECONDS = 60.0
 CLOCK_SKEW_SECONDS = 30
 
 

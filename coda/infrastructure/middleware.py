@@ -95,7 +95,9 @@ def _log(fields: dict[str, Any], started: float, environ: dict[str, Any]) -> Non
     record = environ.get(TURN_RECORD_KEY)
     line = dict(fields)
     line["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
-    line.update(environ.get(LOG_FIELDS_KEY, {}))  # e.g. the user's pseudonym (sign_in)
+    # What other parts added (`coda.frontend.visitors.log_fields`): the user's pseudonym, the
+    # trace's ids.
+    line.update(environ.get(LOG_FIELDS_KEY, {}))
     if record is not None:
         line.update(record.log_fields())
     access_logger.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra=line)

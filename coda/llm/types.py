@@ -66,7 +66,9 @@ class Usage:
 
     `model` is the name the server answered with. A server that times its own generation (Ollama)
     gives the speed; one that reports token counts only leaves the adapter to measure it
-    (`speed_source`) and has no load time to report (`load_seconds` is None).
+    (`speed_source`) and has no load time to report (`load_seconds` is None). `attempts` is the
+    adapter's own figure: how often the request was sent before its first chunk came (retries
+    are `attempts - 1`).
     """
 
     model: str
@@ -77,6 +79,7 @@ class Usage:
     total_seconds: float
     done_reason: str
     speed_source: SpeedSource = SpeedSource.SERVER
+    attempts: int = 1
 
 
 @dataclass(frozen=True)

@@ -105,16 +105,17 @@ def stream_answer(
     the exceptions the adapter's client can raise; `translate` maps them to our kinds.
     """
     deadline = time.monotonic() + server.total_timeout
-    parts, part = _open(send, translate=translate, failures=failures, server=server)
+    parts, part, tries = _open(send, translate=translate, failures=failures, server=server)
     sent_text = False
     try:
         while part is not None:
             chunk = convert(part)
             if chunk is not None:
                 sent_text = sent_text or bool(chunk.text)
-                yield chunk
                 if chunk.usage is not None:
+                    yield replace(chunk, usage=replace(chunk.usage, attempts=tries))
                     return
+                yield chunk
             if time.monotonic() > deadline:
                 raise LLMTimeoutError(
                     f"answer took longer than {server.total_timeout:g}s",
@@ -135,8 +136,9 @@ def _open(
     translate: Translate,
     failures: tuple[type[Exception], ...],
     server: ServerConfig,
-) -> tuple[Iterator[P], P | None]:
-    """Send the request and read the first part, retrying only what is safe to retry."""
+) -> tuple[Iterator[P], P | None, int]:
+    """Send the request and read the first part, retrying only what is safe to retry; also says
+    how many tries that took."""
     tries = 0
 
     @backoff.on_exception(
@@ -149,13 +151,13 @@ def _open(
         on_backoff=_log_retry,
         logger=None,  # _log_retry writes our one structured line per retry
     )
-    def attempt() -> tuple[Iterator[P], P | None]:
+    def attempt() -> tuple[Iterator[P], P | None, int]:
         nonlocal tries
         tries += 1
         try:
             parts = send()
             try:
-                return parts, next(parts, None)
+                return parts, next(parts, None), tries
             except BaseException:
                 close_parts(parts)
                 raise

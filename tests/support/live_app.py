@@ -27,6 +27,17 @@ class LiveApp:
     url: str
     log_path: Path
     process: subprocess.Popen[bytes]
+    # The gunicorn master's metrics port (CODA_METRICS_PORT), free like the app's own.
+    metrics_port: int = 0
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers: the master's children, from /proc."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in children.read_text().split()]
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -71,11 +82,15 @@ def gunicorn_command() -> list[str]:
 
 
 def start_app(ollama_host: str, log_path: Path, **env: str) -> LiveApp:
-    """Start gunicorn with the repo's gunicorn.conf.py on a free port; wait for /healthz."""
-    port = free_port()
+    """Start gunicorn with the repo's gunicorn.conf.py on a free port; wait for /healthz.
+
+    The metrics go to a free port of their own too, so apps started side by side never collide.
+    """
+    port, metrics_port = free_port(), free_port()
     environment = {
         **os.environ,
         "PORT": str(port),
+        "CODA_METRICS_PORT": str(metrics_port),
         "OLLAMA_HOST": ollama_host,
         "CODA_MODEL": TEST_MODEL,
         "CODA_TEMPERATURE": "0",
@@ -92,7 +107,8 @@ def start_app(ollama_host: str, log_path: Path, **env: str) -> LiveApp:
             stdout=log,
             stderr=log,
         )
-    app = LiveApp(f"http://127.0.0.1:{port}", log_path, process)
+    metrics_port = int(environment["CODA_METRICS_PORT"])  # the caller's, when it chose one
+    app = LiveApp(f"http://127.0.0.1:{port}", log_path, process, metrics_port)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

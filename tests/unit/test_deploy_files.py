@@ -54,6 +54,8 @@ RENDER_ENV = {
     "STREAMS_PER_USER": "2",
     "TOKENS_PER_DAY": "0",
     "STREAMS_PER_INSTANCE": "4",
+    "GMP_CONFIG_SECRET": "coda-gmp-config",
+    "GMP_CONFIG_VERSION": "2",
 }
 # Who may pass IAP in the deploys the tests run (the script requires it unless --public).
 IAP_MEMBERS = "user:ada@example.com,group:team@example.com"
@@ -110,10 +112,11 @@ def _render(template: str, **overrides: str) -> dict[str, Any]:
 
 
 def _container(service: dict[str, Any]) -> dict[str, Any]:
+    """The service's ingress container: the only one with a port (a sidecar has none)."""
     containers = service["spec"]["template"]["spec"]["containers"]
-    assert len(containers) == 1
-    container: dict[str, Any] = containers[0]
-    return container
+    (container,) = [c for c in containers if c.get("ports")]
+    result: dict[str, Any] = container
+    return result
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
@@ -451,15 +454,27 @@ def test_deploy_dry_run_lets_only_the_web_account_read_only_the_secret_key(tmp_p
     assert grants == [
         "gcloud --project proj --quiet secrets add-iam-policy-binding coda-secret-key"
         " --member serviceAccount:coda-web@proj.iam.gserviceaccount.com"
-        " --role roles/secretmanager.secretAccessor"
+        " --role roles/secretmanager.secretAccessor",
+        # The metrics sidecar's scrape config: a file of the repo, no secret value.
+        "gcloud --project proj --quiet secrets add-iam-policy-binding coda-gmp-config"
+        " --member serviceAccount:coda-web@proj.iam.gserviceaccount.com"
+        " --role roles/secretmanager.secretAccessor",
     ]
-    assert not any(c.split()[4:6] == ["projects", "add-iam-policy-binding"] for c in commands)
+    # The one project-wide role: writing metrics, which Cloud Monitoring grants per project only.
+    project_roles = [
+        c for c in commands if c.split()[4:6] == ["projects", "add-iam-policy-binding"]
+    ]
+    assert project_roles == [
+        "gcloud --project proj --quiet projects add-iam-policy-binding proj"
+        " --member serviceAccount:coda-web@proj.iam.gserviceaccount.com"
+        " --role roles/monitoring.metricWriter --condition None"
+    ]
     # The secret is granted before the web service that reads it is deployed.
     replace_web = max(i for i, c in enumerate(commands) if "run services replace" in c)
     assert commands.index(grants[0]) < replace_web
 
     # The value goes to gcloud on stdin; the dry run shows a placeholder and generates nothing.
-    adds = [c for c in commands if "secrets versions add" in c]
+    adds = [c for c in commands if "secrets versions add" in c and "gmp-config" not in c]
     assert len(adds) == 1
     assert adds[0].startswith(
         "gcloud --project proj --quiet secrets versions add coda-secret-key --data-file - < <"
@@ -566,6 +581,7 @@ def test_deploy_dry_run_of_vllm_keeps_it_private_and_its_key_for_the_two_service
         ("coda-secret-key", "serviceAccount:coda-web@proj.iam.gserviceaccount.com"),
         ("coda-vllm-api-key", "serviceAccount:coda-web@proj.iam.gserviceaccount.com"),
         ("coda-vllm-api-key", "serviceAccount:coda-vllm@proj.iam.gserviceaccount.com"),
+        ("coda-gmp-config", "serviceAccount:coda-web@proj.iam.gserviceaccount.com"),
     }
     build = next(c for c in commands if " builds submit " in c)
     assert "cloudbuild.vllm.yaml" in build
@@ -757,6 +773,51 @@ def test_cloudbuild_builds_and_pushes_both_images_to_artifact_registry(
     used = set(re.findall(r"\$\{(_[A-Z_]+)\}", (ROOT / build).read_text()))
     assert used <= set(config["substitutions"])
     assert "DOCKER_BUILDKIT=1" in config["options"]["env"]
+
+
+@pytest.mark.parametrize("template", ["cloudrun/web.yaml", "cloudrun/web-vllm.yaml"])
+def test_the_metrics_sidecar_scrapes_the_port_the_public_ingress_never_reaches(
+    template: str,
+) -> None:
+    service = _render(template)
+    spec = service["spec"]["template"]["spec"]
+    web = _container(service)
+    (collector,) = [c for c in spec["containers"] if c["name"] == "collector"]
+    settings = Settings.from_env(_env(web))
+    config = yaml.safe_load((ROOT / "cloudrun" / "gmp-config.yaml").read_text())
+    (endpoint,) = config["spec"]["endpoints"]
+
+    assert settings.metrics
+    assert endpoint["port"] == settings.metrics_port != web["ports"][0]["containerPort"]
+    assert [p["containerPort"] for p in web["ports"]] == [8080]  # the only port Cloud Run exposes
+    assert "ports" not in collector
+    assert "cloud-run-gmp-sidecar" in collector["image"]
+    (mount,) = collector["volumeMounts"]
+    assert mount["mountPath"] == "/etc/rungmp/"
+    (volume,) = spec["volumes"]
+    assert volume["name"] == mount["name"]
+    assert volume["secret"] == {
+        "secretName": "coda-gmp-config",
+        "items": [{"key": "2", "path": "config.yaml"}],
+    }
+    dependencies = service["spec"]["template"]["metadata"]["annotations"][
+        "run.googleapis.com/container-dependencies"
+    ]
+    assert json.loads(dependencies) == {"collector": ["web"]}
+
+
+def test_compose_offers_prometheus_scraping_the_unpublished_metrics_port() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    web, prometheus = compose["services"]["web"], compose["services"]["prometheus"]
+    scrape = yaml.safe_load((ROOT / "prometheus" / "prometheus.yml").read_text())
+    (job,) = scrape["scrape_configs"]
+    (target,) = job["static_configs"][0]["targets"]
+
+    assert prometheus["profiles"] == ["metrics"]
+    assert target == f"web:{Settings().metrics_port}"
+    assert str(Settings().metrics_port) in web["expose"]
+    assert all(":9464" not in port for port in web["ports"])
+    assert prometheus["ports"] == ["127.0.0.1:${CODA_PROMETHEUS_PORT:-9090}:9090"]
 
 
 # --- compose -----------------------------------------------------------------------------------

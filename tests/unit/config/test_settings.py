@@ -279,3 +279,62 @@ def test_a_model_name_is_one_word(name: str, raw: str) -> None:
         Settings.from_env({name: raw})
 
     assert caught.value.problems[0].startswith(f"{name}: expected a model name without spaces")
+
+
+# --- Telemetry -----------------------------------------------------------------------------------
+
+
+def test_metrics_are_on_and_traces_off_by_default() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.metrics is True
+    assert settings.metrics_port == 9464
+    assert settings.otlp_traces_endpoint == ""
+    assert settings.trace_content is False
+
+
+def test_telemetry_variables_are_read_with_opentelemetrys_own_names() -> None:
+    settings = Settings.from_env(
+        {
+            "CODA_METRICS": "off",
+            "CODA_METRICS_PORT": "9100",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "https://cloud.langfuse.com/api/public/otel/",
+            "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Basic%20cGs6c2s=,x-tenant=a",
+            "OTEL_SERVICE_NAME": "coda-staging",
+            "CODA_TRACE_CONTENT": "true",
+        }
+    )
+
+    assert settings.metrics is False
+    assert settings.metrics_port == 9100
+    # The base URL gets the traces path, as OpenTelemetry's exporters add it.
+    assert settings.otlp_traces_endpoint == "https://cloud.langfuse.com/api/public/otel/v1/traces"
+    assert settings.otlp_headers == (("Authorization", "Basic cGs6c2s="), ("x-tenant", "a"))
+    assert settings.service_name == "coda-staging"
+    assert settings.trace_content is True
+    assert "cGs6c2s" not in repr(settings)
+
+
+def test_the_traces_endpoint_is_taken_as_it_is_and_wins_over_the_base() -> None:
+    settings = Settings.from_env(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4318/v1/traces",
+        }
+    )
+
+    assert settings.otlp_traces_endpoint == "http://jaeger:4318/v1/traces"
+
+
+def test_metrics_may_not_share_the_public_port() -> None:
+    with pytest.raises(SettingsError, match="CODA_METRICS_PORT must differ from PORT"):
+        Settings.from_env({"PORT": "9464"})
+    assert Settings.from_env({"PORT": "9464", "CODA_METRICS": "false"}).port == 9464
+
+
+def test_a_malformed_header_list_is_refused_without_repeating_it() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"OTEL_EXPORTER_OTLP_HEADERS": "Bearer sk-very-secret"})
+
+    assert "OTEL_EXPORTER_OTLP_HEADERS" in str(caught.value)
+    assert "sk-very-secret" not in str(caught.value)

@@ -49,6 +49,16 @@ def test_busy_server_is_retried_before_the_first_token(wire: Wire, status: int) 
 
     assert "".join(c.text for c in chunks) == "ok"
     assert chunks[-1].usage is not None
+    assert chunks[-1].usage.attempts == 2  # what the metrics count as one retry
+
+
+def test_an_answer_sent_once_says_so(wire: Wire) -> None:
+    model = wire.model(lambda _: wire.ok(wire.answer(["ok"])))
+
+    *_, last = model.stream(MESSAGES, OPTIONS)
+
+    assert last.usage is not None
+    assert last.usage.attempts == 1
 
 
 def test_busy_server_gives_busy_after_the_configured_attempts(wire: Wire) -> None:
