@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
 from coda.config.errors import SettingsError
+from coda.config.presets import Presets, load_presets, shipped_presets
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -83,6 +85,10 @@ class Settings:
     concurrency: int = 250
     # On SIGTERM, how long open answers may still run before they end with "restarting".
     shutdown_grace_seconds: float = 3.0
+
+    # --- Presets and per-conversation settings ---
+    # What users choose from in the page: the shipped presets.toml, or CODA_PRESETS_FILE's.
+    presets: Presets = field(default_factory=shipped_presets, repr=False)
 
     @property
     def allowed_models(self) -> tuple[str, ...]:
@@ -179,7 +185,9 @@ class Settings:
             shutdown_grace_seconds=reader.read(
                 "CODA_SHUTDOWN_GRACE_SECONDS", _number(0, 6), defaults.shutdown_grace_seconds
             ),
+            presets=reader.read("CODA_PRESETS_FILE", _presets_file, defaults.presets),
         )
+        reader.problems.extend(_preset_problems(settings))
         if settings.max_tokens >= settings.context_length:
             reader.problems.append(
                 "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
@@ -232,6 +240,21 @@ def _server_problems(settings: Settings, failed: set[str]) -> list[str]:
             f"(got {settings.server_url!r}); an ID token must not travel in clear text"
         )
     return problems
+
+
+def _preset_problems(settings: Settings) -> list[str]:
+    """A preset's default answer length must be one the server allows."""
+    return [
+        f"CODA_PRESETS_FILE: preset {preset.id!r} has max_tokens {preset.max_tokens}, more than "
+        f"CODA_MAX_TOKENS ({settings.max_tokens})"
+        for preset in settings.presets.items
+        if preset.max_tokens is not None and preset.max_tokens > settings.max_tokens
+    ]
+
+
+def _presets_file(raw: str) -> Presets:
+    """A presets file (see coda/config/presets.toml), read and checked whole at start."""
+    return load_presets(Path(raw))
 
 
 class _Reader:
