@@ -280,6 +280,9 @@
       pending.bubbleId = bubble.id;
       started(bubble);
     }
+    // The finished bubble replaces the streaming one whole: it gets its turn's id again.
+    const answer = pending?.bubbleId && field(pending.bubbleId);
+    if (answer) answer.dataset.turn = pending.answerId;
     const last = messages()?.lastElementChild;
     if (last) last.scrollIntoView({ block: "end" });
   });
@@ -420,7 +423,7 @@
     settings.apply(record.settings);
     setMode("new");
     conversations.setCurrent(record.id);
-    for (const old of messages().querySelectorAll(".message, .left-out-notice")) old.remove();
+    clearMessages();
     updateActions();
     if (!record.turns.length) return;
     restoreForm.elements.history.value = JSON.stringify(record.turns.map(sendableTurn));
@@ -428,6 +431,10 @@
     restoreForm.elements.left_out_at.value = String(record.leftOutAt || 0);
     restoreForm.dataset.opening = record.id;
     htmx.trigger(restoreForm, "coda:restore");
+  }
+
+  function clearMessages() {
+    for (const old of messages().querySelectorAll(".message, .left-out-notice")) old.remove();
   }
 
   function sendableTurn(turn) {
@@ -450,9 +457,10 @@
     if (record) show(record);
   }
 
-  function startNew() {
+  function startNew(id) {
     stop();
     current = blank();
+    if (id) current.id = id;
     current.settings = settings.read();
     remember(current.id);
     setMode("new");
@@ -460,12 +468,12 @@
     updateActions();
   }
 
-  newChatButton.addEventListener("click", startNew);
+  newChatButton.addEventListener("click", () => startNew());
   conversations.onOpen(open);
   conversations.onRemoved((id) => {
     if (id !== current.id) return;
     startNew();
-    for (const old of messages().querySelectorAll(".message, .left-out-notice")) old.remove();
+    clearMessages();
   });
   conversations.onImported((id, error) => {
     if (error) showStorageProblem(store.isFull(error) ? "textFull" : "textUnavailable");
@@ -484,7 +492,10 @@
     if (id === current.id && !pending) {
       const record = await store.get(id);
       if (record) show(record);
-      else startNew();
+      else {
+        startNew();
+        clearMessages();
+      }
     }
   });
 
@@ -500,9 +511,10 @@
     } catch {
       // as above
     }
-    const record = (id && (await store.get(id))) || (await store.all())[0];
+    // This tab's conversation, even a new one not saved yet; a new tab opens the newest.
+    const record = id ? await store.get(id) : (await store.all())[0];
     if (record) show(record);
-    else startNew();
+    else startNew(id);
   }
 
   fillForm();
