@@ -44,6 +44,8 @@
   }
 
   function render() {
+    // A name being typed is never swept away by a list redrawn for another change.
+    if (list.querySelector(".conversation-rename-form:not([hidden])")) return;
     const words = search.value.toLocaleLowerCase().split(/\s+/).filter(Boolean);
     const shown = records.filter((record) => matches(record, words));
     list.replaceChildren(...shown.map(item));
@@ -73,6 +75,7 @@
       renameForm.hidden = true;
       li.querySelector(".conversation-open").hidden = false;
       li.querySelector(".conversation-tools").hidden = false;
+      render();
     };
     renameForm.hidden = false;
     li.querySelector(".conversation-open").hidden = true;

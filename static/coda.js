@@ -103,10 +103,11 @@
     return [...kept.slice(0, index), ...turns, ...kept.slice(index)];
   }
 
-  async function save(change) {
-    const id = current.id;
+  // `relist`: whether the list needs redrawing (not for every second of a streaming answer).
+  async function save(change, relist = true, id = current.id) {
     try {
-      const saved = await store.update(id, (record) => change(record || { ...current, turns: [] }));
+      const fresh = { id, title: "", created: Date.now(), turns: [] }; // its first save
+      const saved = await store.update(id, (record) => change(record || fresh));
       if (saved && current.id === id) current = saved;
       showStorageProblem(null);
     } catch (error) {
@@ -116,17 +117,22 @@
     }
     fillForm();
     updateActions();
-    conversations.refresh();
+    if (relist) conversations.refresh();
   }
 
-  function saveTurns(replaced, turns, extra = {}) {
-    return save((record) => ({
+  // A turn's changes go to the conversation it was asked in, even if another is open by now.
+  function saveTurns(turn, answer, extra = {}, relist = true) {
+    const ids = [...turn.replaces, turn.questionId, turn.answerId];
+    const turns = turn.mode === "continue" ? [] : [questionTurn(turn)];
+    turns.push({ id: turn.answerId, role: "assistant", ...answer });
+    const change = (record) => ({
       ...record,
       ...extra,
-      turns: replaceTurns(record, replaced, turns),
-      settings: settings.read(),
+      turns: replaceTurns(record, ids, turns),
+      settings: turn.settings,
       updated: Date.now(),
-    }));
+    });
+    return save(change, relist, turn.conversationId);
   }
 
   // --- A turn in flight ---------------------------------------------------------------------
@@ -158,8 +164,8 @@
     return ids.flatMap((id) => Array.from(messages().querySelectorAll(`[data-turn="${CSS.escape(id)}"]`)));
   }
 
-  function questionTurn(text) {
-    return { id: pending.questionId, role: "user", content: text, state: "done" };
+  function questionTurn(turn) {
+    return { id: turn.questionId, role: "user", content: turn.question, state: "done" };
   }
 
   // The answer has started: its bubbles get their turns' ids, the old ones go, and both are saved
@@ -173,26 +179,14 @@
       pending.question = question.querySelector(".message-body").textContent;
     }
     for (const old of bubblesOf(pending.replaces)) old.remove();
-    savePartial();
+    savePartial(true);
     pending.saver = setInterval(savePartial, PARTIAL_SAVE_MS);
   }
 
-  function answerTurn(fields) {
-    return { id: pending.answerId, role: "assistant", ...fields };
-  }
-
-  function pairFor(answer) {
-    const turns = pending.mode === "continue" ? [] : [questionTurn(pending.question)];
-    turns.push(answerTurn(answer));
-    return turns;
-  }
-
-  function savePartial() {
-    if (!pending || pending.finished) return;
+  function savePartial(relist = false) {
+    if (!pending || pending.finished || !pending.started) return;
     const body = field(pending.bubbleId)?.querySelector(".message-body");
-    const answer = { content: body ? body.textContent : "", state: "streaming" };
-    const ids = [...pending.replaces, pending.questionId, pending.answerId];
-    saveTurns(ids, pairFor(answer));
+    saveTurns(pending, { content: body ? body.textContent : "", state: "streaming" }, {}, relist);
   }
 
   function finish(answer, leftOut) {
@@ -200,14 +194,13 @@
     pending.finished = true;
     clearInterval(pending.saver);
     const extra = {};
-    if (leftOut !== undefined) {
+    if (leftOut !== undefined && pending.conversationId === current.id) {
       extra.leftOut = leftOut;
       // The notice sits where turns were first left out: before this turn's question.
       if (leftOut > 0 && !current.leftOut) extra.leftOutAt = indexOfTurn(pending);
       if (leftOut === 0) extra.leftOutAt = 0;
     }
-    const ids = [...pending.replaces, pending.questionId, pending.answerId];
-    saveTurns(ids, pairFor(answer), extra);
+    saveTurns(pending, answer, extra);
   }
 
   function indexOfTurn(turn) {
@@ -252,6 +245,8 @@
     if (event.target !== form) return;
     const asking = mode;
     pending = {
+      conversationId: current.id,
+      settings: settings.read(),
       mode: asking,
       message: textarea.value,
       question: textarea.value.trim(),
@@ -486,16 +481,28 @@
     if (current.turns.length) save((record) => ({ ...record, settings: chosen }));
   });
 
-  // Another tab changed a conversation: the list follows, and so does the open one when idle.
+  // Another tab changed a conversation: the list follows (at most once a second), and so does
+  // the open one when idle, once a turn has been added, replaced or has ended (not for every
+  // second of an answer still streaming there).
+  let relisting = null;
+  function shape(turns) {
+    return JSON.stringify((turns || []).map((turn) => [turn.id, turn.state]));
+  }
   store.onChange(async (id) => {
-    await conversations.refresh();
-    if (id === current.id && !pending) {
-      const record = await store.get(id);
-      if (record) show(record);
-      else {
-        startNew();
-        clearMessages();
-      }
+    relisting ??= setTimeout(() => {
+      relisting = null;
+      conversations.refresh();
+    }, 1000);
+    if (id !== current.id || pending) return;
+    const record = await store.get(id);
+    if (!record) {
+      startNew();
+      clearMessages();
+    } else if (shape(record.turns) !== shape(current.turns)) {
+      show(record);
+    } else {
+      current = record;
+      fillForm();
     }
   });
 
