@@ -522,6 +522,7 @@
     const record = id ? await store.get(id) : (await store.all())[0];
     if (record) show(record);
     else startNew(id);
+    form.dataset.ready = "true"; // the page has read its storage (tests wait for this)
   }
 
   fillForm();

@@ -17,6 +17,7 @@ from tests.support.chat_page import (
     ask,
     conversation_items,
     idle,
+    open_chat,
     questions,
     stored,
 )
@@ -187,7 +188,7 @@ def test_export_then_import_gives_the_same_conversation(
 
 
 def test_a_full_store_says_so_and_the_chat_goes_on(live_app: LiveApp, page: Page) -> None:
-    page.goto(live_app.url)
+    open_chat(page, live_app.url)
     cdp = page.context.new_cdp_session(page)
     cdp.send("Storage.overrideQuotaForOrigin", {"origin": live_app.url, "quotaSize": 1})
 
@@ -286,3 +287,30 @@ def test_a_conversation_from_an_earlier_version_is_migrated_once_and_kept(
     page.reload()
     assert len(stored(page)) == 1  # once: a reload does not migrate it again
     assert page.evaluate("localStorage.getItem('coda.conversation.v1')") == json.dumps(old)
+
+
+def test_hundreds_of_conversations_are_listed_and_found(live_app: LiveApp, page: Page) -> None:
+    open_chat(page, live_app.url)
+    page.evaluate(
+        """async () => {
+             for (let i = 0; i < 400; i++) {
+               const turns = [
+                 {id: `q${i}`, role: 'user', content: `会話 ${i} の質問`, state: 'done'},
+                 {id: `a${i}`, role: 'assistant', content: `答え ${i} `.repeat(200), state: 'done'},
+               ];
+               await window.coda.store.put(
+                 {id: `c${i}`, title: '', created: i, updated: i, turns, settings: {}});
+             }
+           }"""
+    )
+
+    page.reload()
+
+    expect(conversation_items(page)).to_have_count(400)
+    expect(conversation_items(page).first.locator(".conversation-open")).to_have_text(
+        "会話 399 の質問"
+    )  # newest first
+    page.locator("#search").fill("答え 123")
+    expect(conversation_items(page)).to_have_count(1)
+    conversation_items(page).locator(".conversation-open").click()
+    expect(questions(page)).to_have_text(["会話 123 の質問"])

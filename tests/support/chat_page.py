@@ -9,6 +9,12 @@ from playwright.sync_api import Locator, Page, expect
 ANSWER_MS = 90_000  # a cold model on two busy cores
 
 
+def open_chat(page: Page, url: str) -> None:
+    """Load the page and wait until it has read its storage and shown what it opened."""
+    page.goto(url)
+    expect(page.locator("#chat-form[data-ready]")).to_be_attached()
+
+
 def ask(page: Page, text: str) -> None:
     page.locator("#message").fill(text)
     page.locator("#message").press("Enter")
