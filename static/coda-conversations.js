@@ -147,6 +147,7 @@
   toggle.addEventListener("click", () => setOpen(toggle.getAttribute("aria-expanded") !== "true"));
   aside.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && document.body.classList.contains("conversations-open")) {
+      event.stopPropagation(); // closes the panel only, never stops an answer as well
       setOpen(false);
       toggle.focus();
     }

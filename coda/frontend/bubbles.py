@@ -84,8 +84,8 @@ class TurnPartials:
             return ""
         html = left_out_notice(left_out, self.lang)
         if shown:
-            return _partial(f"#{LEFT_OUT_ID}", "outerHTML", Markup(html))  # noqa: S704
-        return html
+            return _partial(f"#{LEFT_OUT_ID}", "outerHTML", html)
+        return str(html)
 
     def append(self, text: str) -> str:
         """Streamed text, escaped, appended to the bubble's body."""
@@ -109,11 +109,11 @@ class TurnPartials:
 LEFT_OUT_ID = "left-out"
 
 
-def left_out_notice(count: int, lang: str) -> str:
+def left_out_notice(count: int, lang: str) -> Markup:
     """`N earlier turns are no longer sent to the model`, as the conversation shows it."""
     text = translate("left_out", lang, count=count)
     html = render_template("partials/_left_out.html", id=LEFT_OUT_ID, count=count, text=text)
-    return html.strip()
+    return Markup(html.strip())  # noqa: S704 - rendered by our own autoescaping template
 
 
 def _partial(target: str, swap: str, content: Markup) -> str:

@@ -214,14 +214,15 @@ def _settings(
     form = {"preset": preset, "temperature": temperature, "max_tokens": max_tokens}
     form |= {FIELD_PREFIX + str(k): v for k, v in fields.items() if isinstance(v, str)}
     try:
-        chosen = read_settings(form, presets, limits.max_tokens)
+        chosen = read_settings(form, presets, limits.max_tokens).chosen
     except InputError:
         return None
     if model and model not in allowed_models:
         return None
     return {
-        "preset": chosen.chosen.preset.id,
-        "fields": {k: v for k, v in chosen.chosen.values.items()},
+        "preset": chosen.preset.id,
+        # A conversation keeps its choices, never what was typed in a text field.
+        "fields": {f.id: chosen.values[f.id] for f in chosen.preset.fields if f.kind == "choice"},
         "temperature": temperature,
         "max_tokens": max_tokens,
         "model": model,

@@ -169,8 +169,8 @@ def import_conversation() -> Response:
         request.environ[TURN_RECORD_KEY] = TurnRecord(
             outcome="error", error_kind=exc.kind, error_detail=exc.detail
         )
-        text = error_message(exc.kind, exc.params, lang)
-        html = render_template("partials/_imported.html", error=text)
+        refusal = error_message(exc.kind, exc.params, lang)
+        html = render_template("partials/_imported.html", error=refusal)
         return current_app.make_response((html, 422))
     html = render_template("partials/_imported.html", conversation=imported)
     return current_app.make_response(html)
