@@ -68,6 +68,22 @@ def spare_ollama(ollama_server: OllamaServer, tmp_path: Path) -> Iterator[Ollama
         server.stop()
 
 
+@pytest.fixture
+def tracing_ollama(ollama_server: OllamaServer, tmp_path: Path) -> Iterator[OllamaServer]:
+    """A second server over the same models whose log holds every prompt it is given."""
+    server = OllamaServer(
+        binary=ollama_server.binary,
+        models_dir=ollama_server.models_dir,
+        log_path=tmp_path / "tracing-serve.log",
+        trace=True,
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def live_app(
     ollama_server: OllamaServer, tmp_path_factory: pytest.TempPathFactory

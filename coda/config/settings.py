@@ -6,10 +6,12 @@ import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from coda.config.errors import SettingsError
+from coda.config.presets import Presets, load_presets, shipped_presets
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
@@ -119,6 +121,9 @@ class Settings:
     service_name: str = "coda-web"
     # Prompt and answer text on the LLM span; off by default: traces often leave the company.
     trace_content: bool = False
+    # --- Presets and per-conversation settings ---
+    # What users choose from in the page: the shipped presets.toml, or CODA_PRESETS_FILE's.
+    presets: Presets = field(default_factory=shipped_presets, repr=False)
 
     @property
     def allowed_models(self) -> tuple[str, ...]:
@@ -223,9 +228,11 @@ class Settings:
             otlp_headers=reader.read("OTEL_EXPORTER_OTLP_HEADERS", _headers, (), secret=True),
             service_name=reader.read("OTEL_SERVICE_NAME", _nonempty, defaults.service_name),
             trace_content=reader.read("CODA_TRACE_CONTENT", _boolean, defaults.trace_content),
+            presets=reader.read("CODA_PRESETS_FILE", _presets_file, defaults.presets),
         )
         settings = _with_access(settings, reader)
         reader.problems.extend(_access_problems(settings, reader.failed))
+        reader.problems.extend(_preset_problems(settings))
         if settings.max_tokens >= settings.context_length:
             reader.problems.append(
                 "CODA_MAX_TOKENS must be smaller than CODA_CONTEXT_LENGTH "
@@ -283,6 +290,21 @@ def _server_problems(settings: Settings, failed: set[str]) -> list[str]:
             f"(got {settings.server_url!r}); an ID token must not travel in clear text"
         )
     return problems
+
+
+def _preset_problems(settings: Settings) -> list[str]:
+    """A preset's default answer length must be one the server allows."""
+    return [
+        f"CODA_PRESETS_FILE: preset {preset.id!r} has max_tokens {preset.max_tokens}, more than "
+        f"CODA_MAX_TOKENS ({settings.max_tokens})"
+        for preset in settings.presets.items
+        if preset.max_tokens is not None and preset.max_tokens > settings.max_tokens
+    ]
+
+
+def _presets_file(raw: str) -> Presets:
+    """A presets file (see coda/config/presets.toml), read and checked whole at start."""
+    return load_presets(Path(raw))
 
 
 class _Reader:

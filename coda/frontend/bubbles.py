@@ -12,6 +12,9 @@ from coda.frontend.i18n import translate
 from coda.frontend.markdown import render_markdown
 from coda.llm import Usage
 
+# States whose bubble says in a line of its own how the answer ended (`stopped`, `interrupted`).
+STATUS_STATES = frozenset({"stopped", "interrupted"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class Bubble:
@@ -52,7 +55,7 @@ def finished_bubble(
         body = escape(text)
     else:
         body = render_markdown(text, copy_label=translate("copy", lang))
-    status = translate("stopped", lang) if state == "stopped" else ""
+    status = translate(state, lang) if state in STATUS_STATES else ""
     return Bubble(role=role, body=body, state=state, id=id, error=error, status=status, meta=meta)
 
 
@@ -63,11 +66,26 @@ class TurnPartials:
         self.lang = lang
         self.id = f"turn-{uuid.uuid4().hex[:16]}"
 
-    def opening(self, message: str) -> str:
-        """The user's bubble and an empty assistant bubble, appended to the conversation."""
-        user = Bubble(role="user", body=escape(message))
-        answer = Bubble(role="assistant", body=Markup(""), state="streaming", id=self.id)
-        return render_template("partials/_turn.html", bubbles=[user, answer]).strip()
+    def opening(self, message: str, *, answer_so_far: str = "") -> str:
+        """The user's bubble and an empty assistant bubble, appended to the conversation.
+
+        Continuing a cut answer adds no question: the bubble starts with the answer so far.
+        """
+        bubbles = [Bubble(role="user", body=escape(message))] if message else []
+        bubbles.append(
+            Bubble(role="assistant", body=escape(answer_so_far), state="streaming", id=self.id)
+        )
+        return render_template("partials/_turn.html", bubbles=bubbles).strip()
+
+    def left_out_notice(self, left_out: int, shown: int) -> str:
+        """The conversation's one notice that earlier turns no longer reach the model: added
+        where it first happens, its count updated in place after that (`shown`: the page's)."""
+        if left_out <= 0 or left_out == shown:
+            return ""
+        html = left_out_notice(left_out, self.lang)
+        if shown:
+            return _partial(f"#{LEFT_OUT_ID}", "outerHTML", html)
+        return str(html)
 
     def append(self, text: str) -> str:
         """Streamed text, escaped, appended to the bubble's body."""
@@ -86,6 +104,16 @@ class TurnPartials:
         """The finished bubble, replacing the streaming one whole."""
         html = render_template("partials/_message.html", bubble=bubble).strip()
         return _partial(f"#{self.id}", "outerHTML", Markup(html))  # noqa: S704
+
+
+LEFT_OUT_ID = "left-out"
+
+
+def left_out_notice(count: int, lang: str) -> Markup:
+    """`N earlier turns are no longer sent to the model`, as the conversation shows it."""
+    text = translate("left_out", lang, count=count)
+    html = render_template("partials/_left_out.html", id=LEFT_OUT_ID, count=count, text=text)
+    return Markup(html.strip())  # noqa: S704 - rendered by our own autoescaping template
 
 
 def _partial(target: str, swap: str, content: Markup) -> str:

@@ -164,6 +164,131 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "en": "This request could not be handled (HTTP {code}). Please reload the page.",
     },
     "back_to_chat": {"ja": "チャットに戻る", "en": "Back to the chat"},
+    # --- Conversations, presets and settings, asking again, export (issue 11) ---
+    "conversations": {"ja": "会話", "en": "Conversations"},
+    "show_conversations": {"ja": "会話一覧", "en": "Conversations"},
+    "search": {"ja": "会話を検索", "en": "Search conversations"},
+    "search_placeholder": {"ja": "タイトルや本文で検索…", "en": "Search titles and text…"},
+    "no_conversations": {
+        "ja": "保存された会話はまだありません。",
+        "en": "No saved conversations yet.",
+    },
+    "no_matches": {"ja": "一致する会話はありません。", "en": "No conversation matches."},
+    "untitled": {"ja": "新しいチャット", "en": "New chat"},
+    "open_conversation": {"ja": "開く", "en": "Open"},
+    "rename": {"ja": "名前を変更", "en": "Rename"},
+    "rename_label": {"ja": "新しい名前", "en": "New name"},
+    "save": {"ja": "保存", "en": "Save"},
+    "cancel": {"ja": "キャンセル", "en": "Cancel"},
+    "delete": {"ja": "削除", "en": "Delete"},
+    "deleted": {"ja": "「{title}」を削除しました。", "en": "Deleted “{title}”."},
+    "undo": {"ja": "元に戻す", "en": "Undo"},
+    "export_markdown": {"ja": "Markdown で書き出す", "en": "Export Markdown"},
+    "export_json": {"ja": "JSON で書き出す", "en": "Export JSON"},
+    "import": {"ja": "JSON を読み込む", "en": "Import JSON"},
+    "import.done": {"ja": "「{title}」を読み込みました。", "en": "Imported “{title}”."},
+    "error.invalid_request.not_a_conversation": {
+        "ja": (
+            "このファイルは coda の会話ではないため、読み込めません。"
+            "coda で「JSON で書き出す」したファイルを選んでください。"
+        ),
+        "en": (
+            "This file is not a coda conversation, so it cannot be imported. "
+            "Choose a file made with “Export JSON”."
+        ),
+    },
+    "settings": {"ja": "設定", "en": "Settings"},
+    "preset": {"ja": "プリセット", "en": "Preset"},
+    "temperature": {"ja": "温度", "en": "Temperature"},
+    "temperature_hint": {
+        "ja": "{low}〜{high}。高いほど自由な回答",
+        "en": "{low}–{high}; higher is more creative",
+    },
+    "max_tokens": {"ja": "回答の長さ（トークン）", "en": "Answer length (tokens)"},
+    "max_tokens_hint": {"ja": "1〜{high}", "en": "1–{high}"},
+    "regenerate": {"ja": "回答を作り直す", "en": "Regenerate"},
+    "edit_last": {"ja": "質問を編集", "en": "Edit question"},
+    "continue": {"ja": "続きを書かせる", "en": "Continue"},
+    "editing": {
+        "ja": "最後の質問を編集しています。送信すると前の回答と置き換わります（Esc で取り消し）。",
+        "en": "Editing the last question: sending replaces the previous answer (Esc cancels).",
+    },
+    "interrupted": {
+        "ja": "ページが閉じられたため、回答は途中で終わっています。",
+        "en": "The page was closed, so this answer is incomplete.",
+    },
+    "left_out": {
+        "ja": "会話が長くなったため、最初の {count} 件のメッセージはモデルに送られていません。",
+        "en": (
+            "This conversation is long: its first {count} messages are no longer sent to the model."
+        ),
+    },
+    # Sent to the model (not shown) when the user asks it to go on with an answer cut short.
+    "continue.instruction": {
+        "ja": "前の回答が途中で切れました。繰り返さずに、切れたところから続きを書いてください。",
+        "en": (
+            "Your previous answer was cut off. Continue exactly "
+            "where it stopped, without repeating it."
+        ),
+    },
+    "storage.full": {
+        "ja": (
+            "ブラウザーの保存領域がいっぱいのため、会話を保存できませんでした。"
+            "古い会話を削除するか書き出してから、もう一度お試しください。"
+        ),
+        "en": (
+            "This browser's storage is full, so the conversation could not be saved. "
+            "Delete or export old conversations, then try again."
+        ),
+    },
+    "storage.unavailable": {
+        "ja": (
+            "このブラウザーでは会話を保存できません（保存領域が使えません）。"
+            "ページを閉じると会話は消えます。"
+        ),
+        "en": (
+            "Conversations cannot be saved in this browser (storage is unavailable). "
+            "This one ends when the page closes."
+        ),
+    },
+    "error.invalid_request.unknown_preset": {
+        "ja": (
+            "プリセット「{preset}」はありません。ページを再読み込みして、一覧から選んでください。"
+        ),
+        "en": "There is no preset “{preset}”. Reload the page and pick one listed.",
+    },
+    "error.invalid_request.bad_choice": {
+        "ja": (
+            "「{field}」に「{value}」は選べません。ページを再読み込みして、一覧から選んでください。"
+        ),
+        "en": "“{value}” cannot be chosen for “{field}”. Reload the page and pick one listed.",
+    },
+    "error.invalid_request.field_too_long": {
+        "ja": "「{field}」が長すぎます（{length} 文字）。{limit} 文字以内にしてください。",
+        "en": "“{field}” is too long ({length} characters). Keep it within {limit}.",
+    },
+    "error.invalid_request.bad_temperature": {
+        "ja": "温度「{value}」は使えません。{low} から {high} までの数にしてください。",
+        "en": "The temperature “{value}” cannot be used. Choose a number from {low} to {high}.",
+    },
+    "error.invalid_request.bad_max_tokens": {
+        "ja": (
+            "回答の長さ「{value}」は使えません。"
+            "{low} から {high} トークンまでの整数にしてください。"
+        ),
+        "en": (
+            "The answer length “{value}” cannot be used. Choose "
+            "a whole number from {low} to {high} tokens."
+        ),
+    },
+    "error.invalid_request.bad_mode": {
+        "ja": "この操作はできません。ページを再読み込みしてください。",
+        "en": "This action is not possible. Please reload the page.",
+    },
+    "error.invalid_request.nothing_to_redo": {
+        "ja": "やり直す質問や続ける回答がありません。新しい質問を送信してください。",
+        "en": "There is no question to ask again or answer to continue. Send a new question.",
+    },
 }
 
 # Who may chat and how much (coda.frontend.visitors, coda.frontend.admission).
@@ -244,6 +369,9 @@ def error_message(
     `answered`: whether some of the answer had arrived. A timeout before any text is the server's
     silence, not the question's length, and says so.
     """
+    labels = params.get("labels")
+    if isinstance(labels, Mapping):  # a preset field's label, in every language of the page
+        params = {**params, "field": labels.get(lang) or labels.get("ja", "")}
     if kind == "invalid_request":
         key = f"error.invalid_request.{params.get('reason', '')}"
         if key not in CATALOGUE:

@@ -1,50 +1,40 @@
-"""Reading what the browser posts: the new message, the history it sends back each turn, and the
-model it chose.
+"""Reading what the browser posts: the new message, the history it sends back each turn, the
+model and the settings it chose.
 
 This is the one place a posted turn is read. Everything is checked here, before a byte goes to the
 model: a client can only offer user and assistant turns within the size limits, only a model the
-operator allowed, and the system prompt is the server's own. A refusal is an `InputError` naming
-the rule that failed, so the page can say what to change.
+operator allowed, only a preset the operator defined with field values it declares, and settings
+within the operator's limits; the system prompt is the server's own. A refusal is an `InputError`
+naming the rule that failed, so the page can say what to change.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
-from coda.llm import Message, PromptLimits, Role, build_messages, history_budget
+from coda.config.presets import Presets, shipped_presets
+from coda.frontend.input_error import InputError as InputError
+from coda.frontend.posted_json import clean_text as clean_text
+from coda.frontend.posted_json import json_depth as json_depth
+from coda.frontend.posted_json import read_count, read_json
+from coda.frontend.posted_settings import TurnSettings, read_settings
+from coda.llm import (
+    GenerationOptions,
+    Message,
+    PromptLimits,
+    Role,
+    build_messages,
+    history_budget,
+)
 
 CLIENT_ROLES = frozenset({Role.USER.value, Role.ASSISTANT.value})
-SAVED_STATES = frozenset({"done", "stopped", "error"})
-# History is a list of flat objects: deeper nesting is refused before it is parsed, so a hostile
-# `[[[[...` never reaches the JSON parser's recursion.
+# History is a list of flat objects: deeper nesting is refused before it is parsed.
 HISTORY_DEPTH = 2
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
-# UTF-16 halves without their other half: JSON can carry them (`"\ud800"`), UTF-8 cannot, so the
-# page could not be sent and the model server could not be asked. They become U+FFFD, as a browser
-# shows broken text, rather than refusing the turn: the conversation stays usable.
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-class InputError(Exception):
-    """What the user sent breaks a rule; nothing is sent upstream.
-
-    `reason` picks the message (`error.invalid_request.<reason>` in the catalogue), `params` fill
-    it in, and `detail` is for the log only.
-    """
-
-    kind = "invalid_request"  # the access log's `error_kind`
-
-    def __init__(self, reason: str, detail: str, **params: Any) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.params: dict[str, Any] = {"reason": reason, **params}
-
+# What the model is asked when an answer stopped at the length limit and the user wants the rest.
+CONTINUE_INSTRUCTION = (
+    "Continue your previous answer exactly where it stopped, without repeating it."
+)
 
 # The longest model name an error message repeats back.
 SHOWN_NAME_CHARS = 100
@@ -63,30 +53,114 @@ class ModelMenu:
         return len(self.allowed) > 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PostedTurn:
-    """A validated turn: the message as the user wrote it, the prompt, and the model to ask."""
+    """A validated turn: the question as the model gets it, the prompt, the model, the settings.
+
+    `message` is what the user's bubble shows (empty when continuing an answer, which adds no
+    question); `answer_so_far` is the cut answer a continuation extends; `left_out` counts the
+    earlier turns the model no longer sees, `left_out_shown` what the page already says of it.
+    """
 
     message: str
     prompt: list[Message]
     model: str
+    mode: str = "new"
+    preset: str = ""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    answer_so_far: str = ""
+    left_out: int = 0
+    left_out_shown: int = 0
+
+    def options(self, configured: GenerationOptions) -> GenerationOptions:
+        """The configured options with this turn's temperature and answer length."""
+        return replace(
+            configured,
+            temperature=configured.temperature if self.temperature is None else self.temperature,
+            max_tokens=configured.max_tokens if self.max_tokens is None else self.max_tokens,
+        )
 
 
 def read_turn(
-    form: Mapping[str, str], system_prompt: str, limits: PromptLimits, models: ModelMenu
+    form: Mapping[str, str],
+    system_prompt: str,
+    limits: PromptLimits,
+    models: ModelMenu,
+    *,
+    presets: Presets | None = None,
+    continue_instruction: str = CONTINUE_INSTRUCTION,
 ) -> PostedTurn:
-    """The turn the browser posted, or an `InputError` saying which rule it breaks."""
+    """The turn the browser posted, or an `InputError` saying which rule it breaks.
+
+    `system_prompt` is `CODA_SYSTEM_PROMPT`, for a preset that has none of its own.
+    """
     model = choose_model(form.get("model", ""), models)
-    history = parse_history(_history_json(form), limits)
-    message = validate_message(form.get("message", ""), limits)
-    if history_budget(system_prompt, message, limits) < 0:
+    settings = read_settings(form, presets or shipped_presets(), limits.max_tokens)
+    if settings.max_tokens is not None:  # a shorter answer leaves more room for history
+        limits = replace(limits, max_tokens=settings.max_tokens)
+    history = parse_history(read_json(form.get("history", ""), HISTORY_DEPTH), limits)
+    system = settings.chosen.system_prompt(system_prompt)
+    shown, question, history, answer_so_far = _question(
+        form, settings, history, limits, continue_instruction
+    )
+    if history_budget(system, question, limits) < 0:
         raise InputError(
             "message_too_long",
-            f"message of {len(message)} characters does not fit the context window",
+            f"message of {len(question)} characters does not fit the context window",
             limit=limits.max_message_chars,
-            length=len(message),
+            length=len(question),
         )
-    return PostedTurn(message, build_messages(system_prompt, history, message, limits), model)
+    prompt = build_messages(system, history, question, limits)
+    earlier = read_count(form.get("earlier", ""), "earlier")  # turns the page did not send
+    return PostedTurn(
+        message=shown,
+        prompt=prompt,
+        model=model,
+        mode=settings.mode,
+        preset=settings.chosen.preset.id,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        answer_so_far=answer_so_far,
+        left_out=earlier + len(history) - (len(prompt) - 2),
+        left_out_shown=read_count(form.get("left_out_shown", ""), "left_out_shown"),
+    )
+
+
+def _question(
+    form: Mapping[str, str],
+    settings: TurnSettings,
+    history: list[Message],
+    limits: PromptLimits,
+    continue_instruction: str,
+) -> tuple[str, str, list[Message], str]:
+    """(what the user's bubble shows, what the model is asked, the history before it, the answer
+    a continuation extends), by the kind of turn."""
+    last = history[-1] if history else None
+    if settings.mode == "regenerate":
+        if last is None or last.role is not Role.USER:
+            raise InputError("nothing_to_redo", "regenerate: history does not end with a question")
+        return last.content, last.content, history[:-1], ""
+    if settings.mode == "continue":
+        if last is None or last.role is not Role.ASSISTANT or not last.content.strip():
+            raise InputError("nothing_to_redo", "continue: history does not end with an answer")
+        return "", continue_instruction, history, last.content
+    if settings.mode == "edit":  # the question as it was sent, rewritten: as long as history allows
+        edited = validate_message(form.get("message", ""), limits, limits.max_history_chars)
+        return edited, edited, history, ""
+    chosen = settings.chosen
+    message = clean_text(form.get("message", "")).strip()
+    if message or not chosen.has_text:  # with the code box filled in, the message may be empty
+        message = validate_message(message, limits)
+    question = chosen.user_turn(message).strip()
+    if len(question) > limits.max_history_chars:  # it could never be sent back as history
+        raise InputError(
+            "message_too_long",
+            f"question of {len(question)} characters is longer than history allows",
+            limit=limits.max_history_chars,
+            length=len(question),
+        )
+    return question, question, history, ""
 
 
 def choose_model(name: str, models: ModelMenu) -> str:
@@ -98,29 +172,6 @@ def choose_model(name: str, models: ModelMenu) -> str:
         shown = chosen[:SHOWN_NAME_CHARS]
         raise InputError("unknown_model", f"model {shown!r} is not allowed", model=shown)
     return chosen
-
-
-def read_saved_conversation(
-    form: Mapping[str, str], limits: PromptLimits
-) -> list[tuple[Message, str]]:
-    """A conversation saved in the browser, each message with the state it ended in."""
-    raw = _history_json(form)
-    if not isinstance(raw, list):
-        raise InputError("bad_history", "history is not a list")
-    states: list[str] = []
-    stripped: list[object] = []
-    for index, item in enumerate(raw):
-        if isinstance(item, dict):
-            state = item.get("state", "done")
-            if not isinstance(state, str):
-                raise InputError("bad_history", f"history[{index}] has a state that is not text")
-            # A state this version does not know (an older or newer page) is shown as finished.
-            states.append(state if state in SAVED_STATES else "done")
-            stripped.append({k: v for k, v in item.items() if k != "state"})
-        else:
-            stripped.append(item)
-    history = parse_history(stripped, limits)
-    return list(zip(history, states, strict=True))
 
 
 def parse_history(raw: object, limits: PromptLimits) -> list[Message]:
@@ -144,48 +195,17 @@ def parse_history(raw: object, limits: PromptLimits) -> list[Message]:
     return history
 
 
-def validate_message(text: str, limits: PromptLimits) -> str:
+def validate_message(text: str, limits: PromptLimits, max_chars: int | None = None) -> str:
     """The new user message: not blank, not over the limit. Returns it stripped and clean."""
+    limit = limits.max_message_chars if max_chars is None else max_chars
     stripped = clean_text(text).strip()
     if not stripped:
         raise InputError("empty", "message is empty")
-    if len(stripped) > limits.max_message_chars:
+    if len(stripped) > limit:
         raise InputError(
             "message_too_long",
             f"message is {len(stripped)} characters long",
-            limit=limits.max_message_chars,
+            limit=limit,
             length=len(stripped),
         )
     return stripped
-
-
-def clean_text(text: str) -> str:
-    """Text that UTF-8 can carry: lone surrogates become U+FFFD (see `_LONE_SURROGATE`)."""
-    return _LONE_SURROGATE.sub("\ufffd", text)
-
-
-def json_depth(raw: str, limit: int) -> int:
-    """How deeply `raw`'s arrays and objects nest, counting no further than `limit` + 1.
-
-    Brackets inside strings do not count. Linear and non-recursive: it runs before the parser.
-    """
-    depth = deepest = 0
-    for bracket in _JSON_BRACKET.finditer(_JSON_STRING.sub('""', raw)):
-        if bracket.group() in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                break
-        else:
-            depth -= 1
-    return deepest
-
-
-def _history_json(form: Mapping[str, str]) -> object:
-    raw = form.get("history", "").strip() or "[]"
-    if json_depth(raw, HISTORY_DEPTH) > HISTORY_DEPTH:
-        raise InputError("bad_history", f"history nests deeper than {HISTORY_DEPTH} levels")
-    try:
-        return json.loads(raw)
-    except ValueError:
-        raise InputError("bad_history", "history is not valid JSON") from None

@@ -26,6 +26,7 @@ from coda.frontend.hangup import watch_for_hangup
 from coda.frontend.i18n import error_message, translate
 from coda.frontend.model_reader import AnswerReader, Wake
 from coda.frontend.posted_turn import PostedTurn
+from coda.frontend.saved_conversation import usage_fields
 from coda.frontend.services import Pacing
 from coda.frontend.sse import comment, event
 from coda.llm import ChatModel, GenerationOptions, LLMError, Usage
@@ -47,6 +48,9 @@ class TurnRecord:
     load_seconds: float | None = None
     model: str | None = None
     attempts: int | None = None
+    preset: str | None = None
+    mode: str | None = None  # new | edit | regenerate | continue
+    left_out: int | None = None  # earlier turns the model no longer sees
 
     def log_fields(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -73,12 +77,19 @@ def stream_turn(
     partials = TurnPartials(lang)
     started = clock()
     parts: list[str] = []
+    about = _about(turn)
+
+    def answer() -> str:
+        """The answer's text so far; a continuation's starts with the answer it extends."""
+        return turn.answer_so_far + "".join(parts)
+
     notice_shown = False
     reader.start()
     stop_watching = watch_for_hangup(connection, lambda: reader.wake("hangup"))
     try:
         with draining.listening(lambda: reader.wake("draining")):
-            yield event(partials.opening(turn.message))
+            notice = partials.left_out_notice(turn.left_out, turn.left_out_shown)
+            yield event(notice + partials.opening(turn.message, answer_so_far=turn.answer_so_far))
             last_write = clock()
             while True:
                 waiting_for_first = not parts and not notice_shown
@@ -90,7 +101,7 @@ def stream_turn(
                 items = reader.take(deadline - clock())
                 if not items:
                     if draining.deadline is not None and clock() >= draining.deadline:
-                        yield from _restarting("".join(parts), partials, record)
+                        yield from _restarting(answer(), partials, record, about)
                         return
                     if waiting_for_first and clock() >= started + pacing.notice_seconds:
                         notice_shown = True
@@ -107,7 +118,7 @@ def stream_turn(
                             return
                         continue  # draining: the next wait ends at its deadline
                     if isinstance(item, LLMError):
-                        yield from _failed(item, "".join(parts), partials, record)
+                        yield from _failed(item, answer(), partials, record, about)
                         return
                     if isinstance(item, Exception):
                         raise item  # a bug below the port: reported below like one of ours
@@ -117,7 +128,7 @@ def stream_turn(
                         parts.append(item.text)
                         arrived.append(item.text)
                     if item.usage is not None:
-                        yield from _done(item.usage, "".join(parts), partials, record)
+                        yield from _done(item.usage, answer(), partials, record, about)
                         return
                 if arrived:
                     html = partials.append("".join(arrived))
@@ -133,14 +144,26 @@ def stream_turn(
         record.outcome, record.error_kind = "error", "internal"
         record.error_detail = f"{type(exc).__name__}: {exc}"
         yield from _final_error(
-            translate("error.internal", partials.lang), "".join(parts), partials
+            translate("error.internal", partials.lang), answer(), partials, about
         )
     finally:
         stop_watching()
         reader.cancel()
 
 
-def _done(usage: Usage, text: str, partials: TurnPartials, record: TurnRecord) -> Iterator[bytes]:
+def _about(turn: PostedTurn) -> dict[str, object]:
+    """What the last event says of the turn besides its answer, for the browser to keep: the
+    question as the model got it (none when continuing), and how many turns it no longer sees."""
+    return {
+        "mode": turn.mode,
+        "question": turn.message if turn.mode != "continue" else None,
+        "left_out": turn.left_out,
+    }
+
+
+def _done(
+    usage: Usage, text: str, partials: TurnPartials, record: TurnRecord, about: dict[str, object]
+) -> Iterator[bytes]:
     record.outcome = "done"
     record.model = usage.model
     record.prompt_tokens = usage.prompt_tokens
@@ -160,25 +183,34 @@ def _done(usage: Usage, text: str, partials: TurnPartials, record: TurnRecord) -
         meta=usage_line(usage, lang),
     )
     yield event(partials.final(bubble))
-    yield event(json.dumps({"state": "done", "content": text}, ensure_ascii=False), "done")
+    payload = {"state": "done", "content": text, "usage": usage_fields(usage), **about}
+    yield event(json.dumps(payload, ensure_ascii=False), "done")
 
 
-def _restarting(text: str, partials: TurnPartials, record: TurnRecord) -> Iterator[bytes]:
+def _restarting(
+    text: str, partials: TurnPartials, record: TurnRecord, about: dict[str, object]
+) -> Iterator[bytes]:
     record.outcome, record.error_kind = "error", "restarting"
     record.error_detail = "the worker is shutting down"
-    yield from _final_error(translate("error.restarting", partials.lang), text, partials)
+    yield from _final_error(translate("error.restarting", partials.lang), text, partials, about)
 
 
 def _failed(
-    error: LLMError, text: str, partials: TurnPartials, record: TurnRecord
+    error: LLMError,
+    text: str,
+    partials: TurnPartials,
+    record: TurnRecord,
+    about: dict[str, object],
 ) -> Iterator[bytes]:
     record.outcome, record.error_kind, record.error_detail = "error", error.kind, error.detail
     record.attempts = error.attempts
     message = error_message(error.kind, error.params, partials.lang, answered=bool(text))
-    yield from _final_error(message, text, partials)
+    yield from _final_error(message, text, partials, about)
 
 
-def _final_error(message: str, text: str, partials: TurnPartials) -> Iterator[bytes]:
+def _final_error(
+    message: str, text: str, partials: TurnPartials, about: dict[str, object]
+) -> Iterator[bytes]:
     bubble = finished_bubble(
         role="assistant",
         text=text,
@@ -188,5 +220,5 @@ def _final_error(message: str, text: str, partials: TurnPartials) -> Iterator[by
         error=message,
     )
     yield event(partials.final(bubble))
-    payload = {"state": "error", "content": text, "message": message}
+    payload = {"state": "error", "content": text, "message": message, **about}
     yield event(json.dumps(payload, ensure_ascii=False), "error")

@@ -17,15 +17,11 @@ from werkzeug.wrappers import Response as BaseResponse
 from coda.config import LANGUAGES
 from coda.frontend import refusals
 from coda.frontend.admission import Refusal, current_gate
-from coda.frontend.bubbles import finished_bubble
+from coda.frontend.bubbles import finished_bubble, left_out_notice, usage_line
 from coda.frontend.i18n import LANG_COOKIE, error_message, language, translate
-from coda.frontend.posted_turn import (
-    InputError,
-    clean_text,
-    read_saved_conversation,
-    read_turn,
-)
+from coda.frontend.posted_turn import InputError, clean_text, read_turn
 from coda.frontend.refusals import error_bubbles
+from coda.frontend.saved_conversation import read_import, read_saved_conversation
 from coda.frontend.services import services
 from coda.frontend.turn import TurnRecord, stream_turn
 from coda.frontend.visitors import current_visitor
@@ -70,6 +66,8 @@ def index() -> Response:
         models=app_services.models,
         model_notice=app_services.settings.model_notice,
         limits=app_services.limits,
+        presets=app_services.settings.presets,
+        options=app_services.options,
     )
 
 
@@ -93,6 +91,8 @@ def chat() -> Response:
             app_services.settings.system_prompt,
             app_services.limits,
             app_services.models,
+            presets=app_services.settings.presets,
+            continue_instruction=translate("continue.instruction", lang),
         )
     except InputError as exc:
         request.environ[TURN_RECORD_KEY] = TurnRecord(
@@ -114,13 +114,14 @@ def chat() -> Response:
         refused.headers["Retry-After"] = str(ticket.retry_after)
         return refused
     model = app_services.chat_model.with_model(turn.model)
-    record = TurnRecord(model=model.model)
+    record = TurnRecord(model=model.model, preset=turn.preset, mode=turn.mode)
+    record.left_out = turn.left_out or None
     request.environ[TURN_RECORD_KEY] = record
     try:
         body = stream_turn(
             model,
             turn,
-            app_services.options,
+            turn.options(app_services.options),
             lang=lang,
             record=record,
             pacing=app_services.pacing,
@@ -154,10 +155,52 @@ def conversation() -> Response:
     except InputError:
         return error_bubbles(translate("error.restore", lang), 422)
     bubbles = [
-        finished_bubble(role=m.role.value, text=m.content, state=state, lang=lang)
-        for m, state in saved
+        finished_bubble(
+            role=turn.message.role.value,
+            text=turn.message.content,
+            state=turn.state,
+            lang=lang,
+            error=turn.error,
+            meta="" if turn.usage is None else usage_line(turn.usage, lang),
+        )
+        for turn in saved.turns
     ]
-    return current_app.make_response(render_template("partials/_turn.html", bubbles=bubbles))
+    notice = left_out_notice(saved.left_out, lang) if saved.left_out else ""
+    html = render_template(
+        "partials/_conversation.html", bubbles=bubbles, notice=notice, notice_at=saved.left_out_at
+    )
+    return current_app.make_response(html)
+
+
+@blueprint.post("/import")
+def import_conversation() -> Response:
+    """Check an exported conversation file with the same limits as history, for the browser to
+    keep; anything that is not one is refused with a message."""
+    app_services = services()
+    lang = language()
+    upload = request.files.get("file")
+    try:
+        if upload is None:
+            raise InputError("not_a_conversation", "no file")
+        try:
+            text = upload.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError("not_a_conversation", "the file is not UTF-8 text") from None
+        imported = read_import(
+            text,
+            app_services.limits,
+            app_services.settings.presets,
+            app_services.models.allowed,
+        )
+    except InputError as exc:
+        request.environ[TURN_RECORD_KEY] = TurnRecord(
+            outcome="error", error_kind=exc.kind, error_detail=exc.detail
+        )
+        refusal = error_message(exc.kind, exc.params, lang)
+        html = render_template("partials/_imported.html", error=refusal)
+        return current_app.make_response((html, 422))
+    html = render_template("partials/_imported.html", conversation=imported)
+    return current_app.make_response(html)
 
 
 refusals.install(blueprint)

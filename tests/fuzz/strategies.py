@@ -36,11 +36,28 @@ JSON_VALUE = st.recursive(
     max_leaves=12,
 )
 ROLE = st.one_of(st.sampled_from(["user", "assistant", "system", "tool", "", "USER"]), JSON_VALUE)
+COUNT = st.one_of(st.integers(-5, 10**10), st.floats(), st.booleans(), TEXT, st.none())
+USAGE = st.one_of(
+    st.fixed_dictionaries(
+        {"model": st.one_of(st.just("stub:1"), TEXT), "prompt_tokens": COUNT},
+        optional={
+            "completion_tokens": COUNT,
+            "tokens_per_second": COUNT,
+            "speed_source": st.one_of(st.sampled_from(["server", "measured"]), TEXT),
+            "done_reason": st.one_of(st.sampled_from(["stop", "length"]), TEXT),
+            "extra": JSON_SCALAR,
+        },
+    ),
+    JSON_VALUE,
+)
+STATES = ["done", "stopped", "error", "interrupted", "streaming", "x"]
 TURN = st.one_of(
     st.fixed_dictionaries(
         {"role": ROLE, "content": st.one_of(TEXT, JSON_VALUE)},
         optional={
-            "state": st.one_of(st.sampled_from(["done", "stopped", "error", "x"]), JSON_VALUE),
+            "state": st.one_of(st.sampled_from(STATES), JSON_VALUE),
+            "error": st.one_of(TEXT, JSON_SCALAR),
+            "usage": USAGE,
             "extra": JSON_VALUE,
         },
     ),
@@ -56,6 +73,26 @@ HISTORY = st.one_of(
     ),
 )
 RAW_BYTES = st.binary(max_size=80)
+# The fields a turn's settings and kind arrive in, with values the page offers and some it never
+# would; `earlier` and the notice's counts are bookkeeping the page keeps.
+NUMBERS = ["", "0", "1", "0.7", "2", "2.01", "-1", "1e9", "nan", "inf", "64", "4096", "1_0", "٣"]
+SETTING_FIELDS: list[tuple[bytes, list[str]]] = [
+    (b"preset", ["general", "code-review", "translate", "summarize", "", "root"]),
+    (b"mode", ["new", "edit", "regenerate", "continue", "", "delete"]),
+    (b"temperature", NUMBERS),
+    (b"max_tokens", NUMBERS),
+    (b"earlier", NUMBERS),
+    (b"left_out_shown", NUMBERS),
+    (b"left_out", NUMBERS),
+    (b"left_out_at", NUMBERS),
+    (b"field.language", ["python", "go", "other", "cobol", ""]),
+    (b"field.detail", ["low", "medium", "high", "max"]),
+    (b"field.strictness", ["low", "medium", "high", "max"]),
+    (b"field.code", ["def f(): pass", "x" * 12_001, ""]),
+    (b"field.direction", ["ja-en", "en-ja", "fr-de"]),
+    (b"field.length", ["short", "bullets", "paragraph", "long"]),
+    (b"system", ["FORGED SYSTEM PROMPT"]),
+]
 # What an HTTP header can carry at all (no CR, LF or other controls): anything else never reaches
 # the app, the server refuses it first.
 HEADER_TEXT = st.text(st.characters(codec="latin-1", exclude_categories=["Cc"]), max_size=60)
@@ -91,6 +128,9 @@ def form_body(draw: st.DrawFn) -> bytes:
     if draw(st.booleans()):
         model = draw(st.one_of(st.sampled_from(["stub:1", "other:1", ""]), TEXT))
         fields.append((b"model", field_bytes(model)))
+    for name, values in SETTING_FIELDS:
+        if draw(st.integers(0, 3)) == 0:
+            fields.append((name, field_bytes(draw(st.one_of(st.sampled_from(values), TEXT)))))
     for _ in range(draw(st.integers(0, 2))):
         fields.append((field_bytes(draw(TEXT)), draw(RAW_BYTES)))
     body = b"&".join(
@@ -99,6 +139,47 @@ def form_body(draw: st.DrawFn) -> bytes:
     if draw(st.integers(0, 19)) == 0:
         body += b"&padding=" + b"x" * draw(st.integers(60_000, 200_000))
     return body
+
+
+EXPORT = st.fixed_dictionaries(
+    {
+        "format": st.one_of(st.just("coda.conversation"), TEXT),
+        "version": st.one_of(st.just(1), JSON_SCALAR),
+        "turns": st.one_of(st.lists(TURN, max_size=5), JSON_VALUE),
+    },
+    optional={
+        "title": st.one_of(TEXT, JSON_SCALAR),
+        "settings": st.one_of(
+            st.fixed_dictionaries(
+                {"preset": st.one_of(st.sampled_from(["general", "code-review", "x"]), TEXT)},
+                optional={
+                    "fields": st.dictionaries(TEXT, st.one_of(TEXT, JSON_SCALAR), max_size=3),
+                    "temperature": st.one_of(st.sampled_from(NUMBERS), JSON_SCALAR),
+                    "max_tokens": st.one_of(st.sampled_from(NUMBERS), JSON_SCALAR),
+                    "model": st.one_of(st.sampled_from(["stub:1", "x"]), JSON_SCALAR),
+                },
+            ),
+            JSON_VALUE,
+        ),
+    },
+)
+
+
+@st.composite
+def import_body(draw: st.DrawFn) -> bytes:
+    """A multipart upload as a browser sends one: an exported conversation, or anything else."""
+    content = draw(
+        st.one_of(
+            EXPORT.map(lambda data: json.dumps(data).encode("utf-8", "surrogatepass")),
+            HISTORY.map(lambda text: text.encode("utf-8", "surrogatepass")),
+            RAW_BYTES,
+        )
+    )
+    name = draw(st.sampled_from([b"file", b"other"]))
+    return (
+        b'--xyz\r\nContent-Disposition: form-data; name="' + name + b'"; filename="c.json"\r\n'
+        b"Content-Type: application/json\r\n\r\n" + content + b"\r\n--xyz--\r\n"
+    )
 
 
 @st.composite
@@ -116,7 +197,7 @@ def request_to(draw: st.DrawFn, path: st.SearchStrategy[str]) -> Request:
     content_type = draw(st.sampled_from(CONTENT_TYPES))
     if content_type:
         headers["Content-Type"] = content_type
-    body = draw(st.one_of(form_body(), RAW_BYTES)) if method != "GET" else b""
+    body = draw(st.one_of(form_body(), import_body(), RAW_BYTES)) if method != "GET" else b""
     return Request(
         method=method,
         path=draw(path),
@@ -131,7 +212,9 @@ def request_to(draw: st.DrawFn, path: st.SearchStrategy[str]) -> Request:
 
 
 ANY_PATH = st.one_of(
-    st.sampled_from(["/", "/healthz", "/readyz", "/static/coda.css", "/lang/en", "/lang/xx"]),
+    st.sampled_from(
+        ["/", "/healthz", "/readyz", "/static/coda.css", "/static/coda-store.js", "/lang/en"]
+    ),
     st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=12).map(
         lambda s: f"/lang/{s}"
     ),

@@ -9,6 +9,7 @@ more, new ones each time (`long`).
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -46,6 +47,7 @@ class Site:
     model: StubModel
     token: str
     settings: Settings
+    system_prompts: set[str]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def site() -> Iterator[Site]:
     app = create_app(SETTINGS, chat_model=model)
     with app.test_client() as client:
         token = csrf_token(client.get("/").get_data(as_text=True))
-        yield Site(client, model, token, SETTINGS)
+        yield Site(client, model, token, SETTINGS, system_prompts(SETTINGS))
 
 
 def send(site: Site, request: Request) -> TestResponse:
@@ -79,9 +81,22 @@ def send(site: Site, request: Request) -> TestResponse:
     return site.client.open(request.path, method=request.method, headers=headers, data=request.body)
 
 
-def assert_valid_prompt(prompt: list[Message], settings: Settings) -> None:
-    """What the model may be sent: the server's system prompt, then client turns within limits."""
-    assert prompt[0] == Message(Role.SYSTEM, settings.system_prompt)
+def system_prompts(settings: Settings) -> set[str]:
+    """Every system prompt the operator's presets can build, whatever the page chooses."""
+    prompts = set()
+    for preset in settings.presets.items:
+        choices = [[(f.id, c.value) for c in f.choices] for f in preset.fields if f.choices]
+        for chosen in itertools.product(*choices):
+            prompts.add(preset.system_prompt(dict(chosen), settings.system_prompt))
+    return prompts
+
+
+def assert_valid_prompt(prompt: list[Message], site: Site) -> None:
+    """What the model may be sent: a system prompt of the server's own, then client turns within
+    limits."""
+    settings = site.settings
+    assert prompt[0].role is Role.SYSTEM
+    assert prompt[0].content in site.system_prompts
     assert prompt[-1].role is Role.USER
     assert all(m.role in (Role.USER, Role.ASSISTANT) for m in prompt[1:])
     assert len(prompt) <= settings.max_history_messages + 2
@@ -104,7 +119,7 @@ def check(site: Site, request: Request) -> None:
     if response.status_code >= 400 or request.method != "POST":
         assert sent == []
     for prompt in sent:
-        assert_valid_prompt(prompt, site.settings)
+        assert_valid_prompt(prompt, site)
 
 
 @given(request_to(st.just("/chat")))
@@ -114,6 +129,11 @@ def test_chat_never_fails_and_sends_only_valid_prompts(site: Site, request: Requ
 
 @given(request_to(st.just("/conversation")))
 def test_restoring_a_conversation_never_fails(site: Site, request: Request) -> None:
+    check(site, request)
+
+
+@given(request_to(st.just("/import")))
+def test_importing_a_conversation_never_fails(site: Site, request: Request) -> None:
     check(site, request)
 
 

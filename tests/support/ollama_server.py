@@ -72,6 +72,8 @@ class OllamaServer:
     log_path: Path
     port: int = field(default_factory=free_port)
     num_parallel: int = 1
+    # Trace logging (OLLAMA_DEBUG=2): the log then holds every prompt as the model got it.
+    trace: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,7 +89,18 @@ class OllamaServer:
             "OLLAMA_KEEP_ALIVE": "-1",
             "OLLAMA_NOPRUNE": "1",
             "OLLAMA_BIN": str(self.binary),
+            **({"OLLAMA_DEBUG": "2"} if self.trace else {}),
         }
+
+    def prompts(self) -> list[str]:
+        """Every prompt the model was given, as rendered by its template (needs `trace`)."""
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if "level=TRACE" in line and 'msg="completion request"' in line:
+                raw = line.split(" prompt=", 1)[1].strip().removeprefix('"').removesuffix('"')
+                # slog quotes the value Go's way: \n and \" escaped, other text as it is (UTF-8).
+                found.append(raw.encode().decode("unicode_escape").encode("latin-1").decode())
+        return found
 
     def start(self, timeout: float = 60) -> None:
         self.models_dir.mkdir(parents=True, exist_ok=True)

@@ -6,13 +6,8 @@ import json
 
 import pytest
 
-from coda.frontend.posted_turn import (
-    InputError,
-    ModelMenu,
-    parse_history,
-    read_saved_conversation,
-    read_turn,
-)
+from coda.frontend.posted_turn import InputError, ModelMenu, parse_history, read_turn
+from coda.frontend.saved_conversation import read_saved_conversation
 from coda.llm import Message, PromptLimits, Role
 from tests.support.settings import PROMPT_LIMITS
 
@@ -95,10 +90,10 @@ def test_saved_conversation_keeps_each_state_and_defaults_unknown_ones_to_done()
         {"role": "user", "content": "q2", "state": "invented"},
     ]
 
-    restored = read_saved_conversation({"history": json.dumps(saved)}, LIMITS)
+    restored = read_saved_conversation({"history": json.dumps(saved)}, LIMITS).turns
 
-    assert [state for _, state in restored] == ["done", "stopped", "done"]
-    assert [m.content for m, _ in restored] == ["q", "a", "q2"]
+    assert [turn.state for turn in restored] == ["done", "stopped", "done"]
+    assert [turn.message.content for turn in restored] == ["q", "a", "q2"]
 
 
 def test_a_turn_naming_no_model_gets_the_default() -> None:

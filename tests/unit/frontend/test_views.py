@@ -217,7 +217,11 @@ def test_stream_of_a_turn(client: FlaskClient, app: Flask) -> None:
     received = list(events(response.response))
     response.close()
     assert received[-1].name == "done"
-    assert json.loads(received[-1].data) == {"state": "done", "content": "こんにちは、世界"}
+    done = json.loads(received[-1].data)
+    assert done["state"] == "done"
+    assert done["content"] == "こんにちは、世界"
+    assert done["question"] == "hi"
+    assert done["usage"]["model"] == "stub:1"
 
 
 PICKER_SETTINGS = replace(WEB_SETTINGS, models=("stub:1", "stub-b:2"))

@@ -1,0 +1,229 @@
+"""Conversations the browser kept: read back to be shown (`POST /conversation`) or imported from
+a file (`POST /import`), with the same limits as the history a turn sends.
+
+The browser stores each message with the state it ended in, an answer's error message and its
+usage (model, tokens, speed), so a reload shows it as it was. All of it is checked here before it
+is rendered: it comes from the page like anything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from coda.config.presets import Presets
+from coda.frontend.input_error import InputError
+from coda.frontend.posted_json import MAX_COUNT, clean_text, read_count, read_json
+from coda.frontend.posted_settings import FIELD_PREFIX, read_settings
+from coda.frontend.posted_turn import parse_history
+from coda.llm import Message, PromptLimits, SpeedSource, Usage
+
+SAVED_STATES = frozenset({"done", "stopped", "error", "interrupted"})
+# An answer saved while it was still coming in, then the page closed: it was interrupted.
+STREAMING = "streaming"
+SAVED_KEYS = frozenset({"state", "error", "usage"})
+USAGE_KEYS = frozenset(
+    {"model", "prompt_tokens", "completion_tokens", "tokens_per_second", "speed_source"}
+    | {"done_reason"}
+)
+# A list of messages, each of which may hold a usage object.
+SAVED_DEPTH = 3
+# An exported file: {turns: [{usage: {…}}], settings: {fields: {…}}}.
+IMPORT_DEPTH = 4
+EXPORT_FORMAT = "coda.conversation"
+EXPORT_VERSION = 1
+MAX_ERROR_CHARS = 2000
+MAX_TITLE_CHARS = 200
+MAX_NAME_CHARS = 200
+
+
+@dataclass(frozen=True)
+class SavedTurn:
+    """One saved message: its text, the state it ended in, its error and its usage line."""
+
+    message: Message
+    state: str = "done"
+    error: str = ""
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class SavedConversation:
+    """What `/conversation` shows: the messages, and where the "turns left out" notice sits."""
+
+    turns: list[SavedTurn]
+    left_out: int = 0
+    left_out_at: int = 0
+
+
+def usage_fields(usage: Usage) -> dict[str, object]:
+    """What the browser keeps of an answer's usage: what its usage line needs, nothing more."""
+    return {
+        "model": usage.model,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "tokens_per_second": usage.tokens_per_second,
+        "speed_source": usage.speed_source.value,
+        "done_reason": usage.done_reason,
+    }
+
+
+def read_saved_conversation(form: Mapping[str, str], limits: PromptLimits) -> SavedConversation:
+    """A conversation saved in the browser, with the position and count of its notice."""
+    turns = read_saved_turns(read_json(form.get("history", ""), SAVED_DEPTH), limits)
+    left_out = read_count(form.get("left_out", ""), "left_out")
+    left_out_at = read_count(form.get("left_out_at", ""), "left_out_at")
+    return SavedConversation(turns, left_out, min(left_out_at, len(turns)))
+
+
+def read_saved_turns(raw: object, limits: PromptLimits) -> list[SavedTurn]:
+    """Saved messages: what history allows (`parse_history`), plus a state, error and usage."""
+    if not isinstance(raw, list):
+        raise InputError("bad_history", "history is not a list")
+    extras: list[tuple[str, str, Usage | None]] = []
+    stripped: list[object] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, dict):
+            extras.append(_extras(item, index))
+            stripped.append({k: v for k, v in item.items() if k not in SAVED_KEYS})
+        else:
+            stripped.append(item)
+    history = parse_history(stripped, limits)
+    return [
+        SavedTurn(message, state, error if message.role.value == "assistant" else "", usage)
+        for message, (state, error, usage) in zip(history, extras, strict=True)
+    ]
+
+
+def _extras(item: Mapping[str, Any], index: int) -> tuple[str, str, Usage | None]:
+    state = item.get("state", "done")
+    if not isinstance(state, str):
+        raise InputError("bad_history", f"history[{index}] has a state that is not text")
+    # A state this version does not know (an older or newer page) is shown as finished.
+    if state == STREAMING:
+        state = "interrupted"
+    elif state not in SAVED_STATES:
+        state = "done"
+    error = item.get("error", "")
+    if not isinstance(error, str) or len(error) > MAX_ERROR_CHARS:
+        raise InputError("bad_history", f"history[{index}] has an error that is not short text")
+    raw_usage = item.get("usage")
+    usage = None if raw_usage is None else _usage(raw_usage, index)
+    return state, clean_text(error), usage
+
+
+def _usage(raw: object, index: int) -> Usage:
+    def refuse(why: str) -> InputError:
+        return InputError("bad_history", f"history[{index}].usage {why}")
+
+    if not isinstance(raw, dict) or set(raw) - USAGE_KEYS:
+        raise refuse("is not a usage object")
+    model = raw.get("model")
+    if not isinstance(model, str) or not 0 < len(model) <= MAX_NAME_CHARS:
+        raise refuse("has no model name")
+    counts = [raw.get("prompt_tokens"), raw.get("completion_tokens")]
+    if not all(type(c) is int and 0 <= c <= MAX_COUNT for c in counts):
+        raise refuse("has token counts that are not counts")
+    speed = raw.get("tokens_per_second")
+    if speed is not None and (
+        type(speed) not in (int, float) or not math.isfinite(speed) or not 0 <= speed <= MAX_COUNT
+    ):
+        raise refuse("has a speed that is not a number")
+    source = raw.get("speed_source", SpeedSource.SERVER.value)
+    if source not in {s.value for s in SpeedSource}:
+        raise refuse("has an unknown speed source")
+    reason = raw.get("done_reason", "stop")
+    if not isinstance(reason, str) or len(reason) > 40:
+        raise refuse("has a done reason that is not a word")
+    return Usage(
+        model=clean_text(model),
+        prompt_tokens=int(counts[0] or 0),
+        completion_tokens=int(counts[1] or 0),
+        tokens_per_second=None if speed is None else float(speed),
+        load_seconds=None,
+        total_seconds=0.0,
+        done_reason=clean_text(reason),
+        speed_source=SpeedSource(source),
+    )
+
+
+def read_import(
+    text: str, limits: PromptLimits, presets: Presets, allowed_models: tuple[str, ...]
+) -> dict[str, object]:
+    """An exported conversation file, checked like a saved one, as the browser will store it.
+
+    Settings this server does not offer (another deployment's preset or model) are left out, so
+    the conversation opens with this server's defaults instead of being refused whole.
+    """
+    raw = read_json(text, IMPORT_DEPTH, reason="not_a_conversation", default="null")
+    if (
+        not isinstance(raw, dict)
+        or raw.get("format") != EXPORT_FORMAT
+        or raw.get("version") != EXPORT_VERSION
+        or not isinstance(raw.get("turns"), list)
+        or not raw["turns"]
+    ):
+        raise InputError("not_a_conversation", "not an exported coda conversation")
+    try:
+        turns = read_saved_turns(raw["turns"], limits)
+    except InputError as exc:
+        raise InputError("not_a_conversation", exc.detail) from None
+    title = raw.get("title", "")
+    if not isinstance(title, str):
+        raise InputError("not_a_conversation", "title is not text")
+    imported: dict[str, object] = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "title": clean_text(title.strip())[:MAX_TITLE_CHARS],
+        "turns": [_turn_fields(turn) for turn in turns],
+    }
+    settings = _settings(raw.get("settings"), limits, presets, allowed_models)
+    if settings is not None:
+        imported["settings"] = settings
+    return imported
+
+
+def _turn_fields(turn: SavedTurn) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "role": turn.message.role.value,
+        "content": turn.message.content,
+        "state": turn.state,
+    }
+    if turn.error:
+        fields["error"] = turn.error
+    if turn.usage is not None:
+        fields["usage"] = usage_fields(turn.usage)
+    return fields
+
+
+def _settings(
+    raw: object, limits: PromptLimits, presets: Presets, allowed_models: tuple[str, ...]
+) -> dict[str, object] | None:
+    """An imported conversation's settings, when this server offers them; else None."""
+    if not isinstance(raw, dict):
+        return None
+    fields = raw.get("fields", {})
+    values = [raw.get(k, "") for k in ("preset", "temperature", "max_tokens", "model")]
+    if not isinstance(fields, dict) or not all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in values
+    ):
+        return None
+    preset, temperature, max_tokens, model = (str(v) for v in values)
+    form = {"preset": preset, "temperature": temperature, "max_tokens": max_tokens}
+    form |= {FIELD_PREFIX + str(k): v for k, v in fields.items() if isinstance(v, str)}
+    try:
+        chosen = read_settings(form, presets, limits.max_tokens).chosen
+    except InputError:
+        return None
+    if model and model not in allowed_models:
+        return None
+    return {
+        "preset": chosen.preset.id,
+        # A conversation keeps its choices, never what was typed in a text field.
+        "fields": {f.id: chosen.values[f.id] for f in chosen.preset.fields if f.kind == "choice"},
+        "temperature": temperature,
+        "max_tokens": max_tokens,
+        "model": model,
+    }
