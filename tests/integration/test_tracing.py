@@ -268,6 +268,6 @@ def test_under_gunicorns_gevent_worker_the_answer_stays_in_its_requests_trace(
     (http,) = [s for s in spans if s.parent_span_id == llm.span_id]
     assert http.name == "POST"
     assert request.end_time_unix_nano >= llm.end_time_unix_nano  # the request covers its answer
-    (line,) = [line for line in app.access_lines() if line["route"] == "/chat"]
+    (line,) = app.access_lines_for("/chat")
     assert line["trace_id"] == TRACE_ID
     assert line["span_id"] == request.span_id.hex()
