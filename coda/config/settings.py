@@ -83,6 +83,10 @@ class Settings:
     secret_key: str = ""
     # Only over HTTPS (Cloud Run): the cookie then never travels in clear text.
     secure_cookies: bool = False
+    # Proxies in front that append to X-Forwarded-For / -Proto (Cloud Run's front end: 1). With 0
+    # nothing forwarded is believed: a client could write any address into the header and get a
+    # fresh set of per-address limits.
+    forwarded_hops: int = 0
 
     log_level: str = "INFO"
     log_format: str = "json"
@@ -213,6 +217,9 @@ class Settings:
             warmup=reader.read("CODA_WARMUP", _boolean, defaults.warmup),
             secret_key=reader.read("CODA_SECRET_KEY", _nonempty, ""),
             secure_cookies=reader.read("CODA_SECURE_COOKIES", _boolean, defaults.secure_cookies),
+            forwarded_hops=reader.read(
+                "CODA_FORWARDED_HOPS", _integer(0, 5), defaults.forwarded_hops
+            ),
             log_level=reader.read("CODA_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
             log_format=reader.read("CODA_LOG_FORMAT", _choice(LOG_FORMATS), "json"),
             port=reader.read("PORT", _integer(1, 65535), defaults.port),

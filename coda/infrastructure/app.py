@@ -77,8 +77,11 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
-    # Cloud Run and compose terminate TLS one hop in front: trust exactly that one proxy.
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    if settings.forwarded_hops:  # the client's address and scheme, as the proxies in front saw them
+        hops = settings.forwarded_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops
+        )
     body_limit.install(app, settings.max_body_bytes)
     sign_in.install(app, settings)  # first: a request nobody signed runs nothing else
     CSRFProtect(app)

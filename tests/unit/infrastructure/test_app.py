@@ -167,10 +167,15 @@ def test_session_cookie_is_secure_only_when_configured() -> None:
 
 
 def test_hsts_only_on_requests_that_came_over_https() -> None:
-    client = coda.create_app(SETTINGS, chat_model=StubModel()).test_client()
+    behind_proxy = replace(SETTINGS, forwarded_hops=1)
+    client = coda.create_app(behind_proxy, chat_model=StubModel()).test_client()
+    direct = coda.create_app(SETTINGS, chat_model=StubModel()).test_client()
+    https = {"X-Forwarded-Proto": "https"}
 
     over_http = client.get("/healthz")
-    behind_tls_proxy = client.get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    behind_tls_proxy = client.get("/healthz", headers=https)
+    claimed_without_a_proxy = direct.get("/healthz", headers=https)
 
     assert "Strict-Transport-Security" not in over_http.headers
     assert behind_tls_proxy.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in claimed_without_a_proxy.headers

@@ -44,7 +44,8 @@ def iap_app(stub: StubModel, iap: FakeIap) -> Flask:
 
 
 def proxy_app(stub: StubModel) -> Flask:
-    return app_with(stub, auth="proxy", trusted_proxies=("172.18.0.0/16",))
+    # One forwarding hop declared, so X-Forwarded-For is read, and must still not vouch for anyone.
+    return app_with(stub, auth="proxy", trusted_proxies=("172.18.0.0/16",), forwarded_hops=1)
 
 
 def test_iap_user_is_shown_in_the_page_and_logged_only_as_a_pseudonym(
@@ -190,6 +191,22 @@ def test_open_mode_says_so_at_start_and_tells_addresses_apart(
     users = [getattr(line, "user", None) for line in access_log]
     assert len(set(users)) == 2
     assert not any("198.51.100" in str(vars(line)) for line in access_log)
+
+
+@pytest.mark.parametrize(("hops", "visitors"), [(0, 1), (1, 2)])
+def test_a_forwarded_address_counts_only_when_a_proxy_in_front_is_declared(
+    stub: StubModel, access_log: list[logging.LogRecord], hops: int, visitors: int
+) -> None:
+    """Limits without sign-in count per address: a client reaching the port directly must not get
+    a fresh count by writing another address into X-Forwarded-For."""
+    client = app_with(stub, forwarded_hops=hops).test_client()
+    peer = {"REMOTE_ADDR": "198.51.100.1"}
+
+    for claimed in ("203.0.113.1", "203.0.113.2"):
+        client.get("/", headers={"X-Forwarded-For": claimed}, environ_base=peer).close()
+
+    users = {getattr(line, "user", None) for line in access_log}
+    assert len(users) == visitors
 
 
 def test_pseudonyms_agree_across_instances_sharing_the_key_and_only_those(
