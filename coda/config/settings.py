@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
+from coda.config import env_values as parse
+from coda.config.env_values import Reader
 from coda.config.errors import SettingsError
 from coda.config.presets import Presets, load_presets, shipped_presets
-
-T = TypeVar("T")
-N = TypeVar("N", int, float)
 
 DEFAULT_MODEL = "tinyswallow:1.5b"
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -28,11 +25,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 PROVIDERS = ("ollama", "openai")
 SERVER_AUTH_MODES = ("none", "id-token")
 LANGUAGES = ("ja", "en")
-MAX_MODEL_NAME = 200
 # Who may chat: nobody checked, IAP's signed assertion, or a sign-in proxy's user header.
 AUTH_MODES = ("none", "iap", "proxy")
 IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
-LIMITS_STORAGES = ("memory", "redis", "rediss")
 DEFAULT_METRICS_PORT = 9464  # what OpenTelemetry's Prometheus exporter listens on by default
 OTLP_TRACES_PATH = "/v1/traces"
 
@@ -152,89 +147,95 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every variable, reporting all bad ones at once."""
         env = os.environ if environ is None else environ
-        reader = _Reader(env)
+        reader = Reader(env)
         defaults = cls()
         settings = cls(
-            provider=reader.read("CODA_PROVIDER", _choice(PROVIDERS), "ollama"),
-            ollama_host=reader.read("OLLAMA_HOST", _url, defaults.ollama_host),
-            openai_base_url=reader.read("CODA_OPENAI_BASE_URL", _base_url, ""),
-            openai_api_key=reader.read("CODA_OPENAI_API_KEY", _nonempty, ""),
+            provider=reader.read("CODA_PROVIDER", parse.choice(PROVIDERS), "ollama"),
+            ollama_host=reader.read("OLLAMA_HOST", parse.url, defaults.ollama_host),
+            openai_base_url=reader.read("CODA_OPENAI_BASE_URL", parse.base_url, ""),
+            openai_api_key=reader.read("CODA_OPENAI_API_KEY", parse.nonempty, ""),
             server_auth=reader.read(
                 "CODA_SERVER_AUTH",
-                _choice(SERVER_AUTH_MODES),
+                parse.choice(SERVER_AUTH_MODES),
                 "none",
                 formerly="CODA_OLLAMA_AUTH",
             ),
             server_audience=reader.read(
-                "CODA_SERVER_AUDIENCE", _nonempty, "", formerly="CODA_OLLAMA_AUDIENCE"
+                "CODA_SERVER_AUDIENCE", parse.nonempty, "", formerly="CODA_OLLAMA_AUDIENCE"
             ),
-            model=reader.read("CODA_MODEL", _model_name, defaults.model),
-            models=reader.read("CODA_MODELS", _model_names, ()),
-            system_prompt=reader.read("CODA_SYSTEM_PROMPT", _nonempty, defaults.system_prompt),
+            model=reader.read("CODA_MODEL", parse.model_name, defaults.model),
+            models=reader.read("CODA_MODELS", parse.model_names, ()),
+            system_prompt=reader.read("CODA_SYSTEM_PROMPT", parse.nonempty, defaults.system_prompt),
             connect_timeout=reader.read(
-                "CODA_CONNECT_TIMEOUT", _number(0.1, 300), defaults.connect_timeout
+                "CODA_CONNECT_TIMEOUT", parse.number(0.1, 300), defaults.connect_timeout
             ),
             first_token_timeout=reader.read(
-                "CODA_FIRST_TOKEN_TIMEOUT", _number(1, 3600), defaults.first_token_timeout
+                "CODA_FIRST_TOKEN_TIMEOUT", parse.number(1, 3600), defaults.first_token_timeout
             ),
             total_timeout=reader.read(
-                "CODA_TOTAL_TIMEOUT", _number(1, 3600), defaults.total_timeout
+                "CODA_TOTAL_TIMEOUT", parse.number(1, 3600), defaults.total_timeout
             ),
             retry_attempts=reader.read(
-                "CODA_RETRY_ATTEMPTS", _integer(1, 10), defaults.retry_attempts
+                "CODA_RETRY_ATTEMPTS", parse.integer(1, 10), defaults.retry_attempts
             ),
             retry_max_seconds=reader.read(
-                "CODA_RETRY_MAX_SECONDS", _number(0, 300), defaults.retry_max_seconds
+                "CODA_RETRY_MAX_SECONDS", parse.number(0, 300), defaults.retry_max_seconds
             ),
-            temperature=reader.read("CODA_TEMPERATURE", _number(0, 2), defaults.temperature),
-            top_p=reader.read("CODA_TOP_P", _number(0, 1), defaults.top_p),
-            top_k=reader.read("CODA_TOP_K", _integer(1, 1000), defaults.top_k),
-            max_tokens=reader.read("CODA_MAX_TOKENS", _integer(1, 32768), defaults.max_tokens),
+            temperature=reader.read("CODA_TEMPERATURE", parse.number(0, 2), defaults.temperature),
+            top_p=reader.read("CODA_TOP_P", parse.number(0, 1), defaults.top_p),
+            top_k=reader.read("CODA_TOP_K", parse.integer(1, 1000), defaults.top_k),
+            max_tokens=reader.read("CODA_MAX_TOKENS", parse.integer(1, 32768), defaults.max_tokens),
             context_length=reader.read(
-                "CODA_CONTEXT_LENGTH", _integer(512, 131072), defaults.context_length
+                "CODA_CONTEXT_LENGTH", parse.integer(512, 131072), defaults.context_length
             ),
-            seed=reader.read("CODA_SEED", _optional(_integer(0, 2**31 - 1)), defaults.seed),
+            seed=reader.read(
+                "CODA_SEED", parse.optional(parse.integer(0, 2**31 - 1)), defaults.seed
+            ),
             max_message_chars=reader.read(
-                "CODA_MAX_MESSAGE_CHARS", _integer(1, 100_000), defaults.max_message_chars
+                "CODA_MAX_MESSAGE_CHARS", parse.integer(1, 100_000), defaults.max_message_chars
             ),
             max_history_messages=reader.read(
-                "CODA_MAX_HISTORY_MESSAGES", _integer(0, 1000), defaults.max_history_messages
+                "CODA_MAX_HISTORY_MESSAGES", parse.integer(0, 1000), defaults.max_history_messages
             ),
             max_history_chars=reader.read(
-                "CODA_MAX_HISTORY_CHARS", _integer(0, 1_000_000), defaults.max_history_chars
+                "CODA_MAX_HISTORY_CHARS", parse.integer(0, 1_000_000), defaults.max_history_chars
             ),
             max_body_bytes=reader.read(
-                "CODA_MAX_BODY_BYTES", _integer(1024, 64 * 1_048_576), defaults.max_body_bytes
+                "CODA_MAX_BODY_BYTES", parse.integer(1024, 64 * 1_048_576), defaults.max_body_bytes
             ),
-            default_language=reader.read("CODA_DEFAULT_LANGUAGE", _choice(LANGUAGES), "ja"),
-            model_notice=reader.read("CODA_MODEL_NOTICE", _nonempty, ""),
+            default_language=reader.read("CODA_DEFAULT_LANGUAGE", parse.choice(LANGUAGES), "ja"),
+            model_notice=reader.read("CODA_MODEL_NOTICE", parse.nonempty, ""),
             heartbeat_seconds=reader.read(
-                "CODA_HEARTBEAT_SECONDS", _number(0.5, 60), defaults.heartbeat_seconds
+                "CODA_HEARTBEAT_SECONDS", parse.number(0.5, 60), defaults.heartbeat_seconds
             ),
             loading_notice_seconds=reader.read(
-                "CODA_LOADING_NOTICE_SECONDS", _number(0, 60), defaults.loading_notice_seconds
+                "CODA_LOADING_NOTICE_SECONDS", parse.number(0, 60), defaults.loading_notice_seconds
             ),
-            warmup=reader.read("CODA_WARMUP", _boolean, defaults.warmup),
-            secret_key=reader.read("CODA_SECRET_KEY", _nonempty, ""),
-            secure_cookies=reader.read("CODA_SECURE_COOKIES", _boolean, defaults.secure_cookies),
+            warmup=reader.read("CODA_WARMUP", parse.boolean, defaults.warmup),
+            secret_key=reader.read("CODA_SECRET_KEY", parse.nonempty, ""),
+            secure_cookies=reader.read(
+                "CODA_SECURE_COOKIES", parse.boolean, defaults.secure_cookies
+            ),
             forwarded_hops=reader.read(
-                "CODA_FORWARDED_HOPS", _integer(0, 5), defaults.forwarded_hops
+                "CODA_FORWARDED_HOPS", parse.integer(0, 5), defaults.forwarded_hops
             ),
-            log_level=reader.read("CODA_LOG_LEVEL", _choice(LOG_LEVELS, upper=True), "INFO"),
-            log_format=reader.read("CODA_LOG_FORMAT", _choice(LOG_FORMATS), "json"),
-            port=reader.read("PORT", _integer(1, 65535), defaults.port),
-            concurrency=reader.read("CODA_CONCURRENCY", _integer(1, 10_000), defaults.concurrency),
+            log_level=reader.read("CODA_LOG_LEVEL", parse.choice(LOG_LEVELS, upper=True), "INFO"),
+            log_format=reader.read("CODA_LOG_FORMAT", parse.choice(LOG_FORMATS), "json"),
+            port=reader.read("PORT", parse.integer(1, 65535), defaults.port),
+            concurrency=reader.read(
+                "CODA_CONCURRENCY", parse.integer(1, 10_000), defaults.concurrency
+            ),
             shutdown_grace_seconds=reader.read(
-                "CODA_SHUTDOWN_GRACE_SECONDS", _number(0, 6), defaults.shutdown_grace_seconds
+                "CODA_SHUTDOWN_GRACE_SECONDS", parse.number(0, 6), defaults.shutdown_grace_seconds
             ),
-            metrics=reader.read("CODA_METRICS", _boolean, defaults.metrics),
+            metrics=reader.read("CODA_METRICS", parse.boolean, defaults.metrics),
             metrics_port=reader.read(
-                "CODA_METRICS_PORT", _integer(1, 65535), defaults.metrics_port
+                "CODA_METRICS_PORT", parse.integer(1, 65535), defaults.metrics_port
             ),
             otlp_traces_endpoint=_otlp_traces_endpoint(reader),
-            otlp_headers=reader.read("OTEL_EXPORTER_OTLP_HEADERS", _headers, (), secret=True),
-            service_name=reader.read("OTEL_SERVICE_NAME", _nonempty, defaults.service_name),
-            trace_content=reader.read("CODA_TRACE_CONTENT", _boolean, defaults.trace_content),
+            otlp_headers=reader.read("OTEL_EXPORTER_OTLP_HEADERS", parse.headers, (), secret=True),
+            service_name=reader.read("OTEL_SERVICE_NAME", parse.nonempty, defaults.service_name),
+            trace_content=reader.read("CODA_TRACE_CONTENT", parse.boolean, defaults.trace_content),
             presets=reader.read("CODA_PRESETS_FILE", _presets_file, defaults.presets),
         )
         settings = _with_access(settings, reader)
@@ -314,176 +315,35 @@ def _presets_file(raw: str) -> Presets:
     return load_presets(Path(raw))
 
 
-class _Reader:
-    """Collects every problem instead of stopping at the first, so one restart fixes them all."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self.env = env
-        self.problems: list[str] = []
-        self.failed: set[str] = set()
-
-    def read(
-        self,
-        name: str,
-        parse: Callable[[str], T],
-        default: T,
-        *,
-        formerly: str = "",
-        secret: bool = False,
-    ) -> T:
-        """`formerly`: the variable's former name, still read when `name` is not set; a `secret`
-        value is never repeated in a message."""
-        raw, old = self._raw(name), self._raw(formerly) if formerly else None
-        if raw is not None and old is not None and old != raw:
-            self.problems.append(f"{name} and {formerly}, its former name, disagree: set {name}")
-        if raw is None:
-            name, raw = formerly, old
-        if raw is None:
-            return default
-        try:
-            return parse(raw)
-        except ValueError as exc:
-            self.problems.append(f"{name}: {exc}" if secret else f"{name}: {exc} (got {raw!r})")
-            self.failed.add(name)
-            return default
-
-    def _raw(self, name: str) -> str | None:
-        """The stripped value, or None when unset or blank (blank means the default)."""
-        raw = self.env.get(name)
-        return None if raw is None or raw.strip() == "" else raw.strip()
-
-
-def _nonempty(raw: str) -> str:
-    return raw
-
-
-def _model_name(raw: str) -> str:
-    """A name as servers spell them (`tinyswallow:1.5b`, `org/Model-1.5B`): one word, not long."""
-    if len(raw) > MAX_MODEL_NAME or any(ch.isspace() or ch == "," for ch in raw):
-        raise ValueError(
-            f"expected a model name without spaces or commas, at most {MAX_MODEL_NAME}"
-        )
-    return raw
-
-
-def _model_names(raw: str) -> tuple[str, ...]:
-    """Comma-separated model names, in the order given, each once."""
-    names = [_model_name(part.strip()) for part in raw.split(",") if part.strip()]
-    return tuple(dict.fromkeys(names))
-
-
-def _boolean(raw: str) -> bool:
-    value = raw.lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected true or false")
-
-
-def _url(raw: str) -> str:
-    """Accept what the ollama CLI accepts (`host:port`, `:port`, a URL) and normalise it."""
-    value = raw if "://" in raw else f"http://{raw}"
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError("expected an http:// or https:// URL, or host:port")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("expected an http:// or https:// URL, or host:port") from None
-    host = parts.hostname or "127.0.0.1"
-    if host == "0.0.0.0":  # noqa: S104 - a listen address; as a client we mean this machine
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    if port is None and parts.scheme == "http" and "://" not in raw:
-        netloc = f"{host}:11434"
-    return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}"
-
-
-def _base_url(raw: str) -> str:
-    """An OpenAI-compatible base URL, path (`/v1`) included, without a trailing slash."""
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("expected an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
-    return raw.rstrip("/")
-
-
-def _otlp_traces_endpoint(reader: _Reader) -> str:
+def _otlp_traces_endpoint(reader: Reader) -> str:
     """OpenTelemetry's own variables: the traces URL itself, else the base URL + `/v1/traces`."""
-    traces = reader.read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", _base_url, "")
-    base = reader.read("OTEL_EXPORTER_OTLP_ENDPOINT", _base_url, "")
+    traces = reader.read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", parse.base_url, "")
+    base = reader.read("OTEL_EXPORTER_OTLP_ENDPOINT", parse.base_url, "")
     return traces or (base + OTLP_TRACES_PATH if base else "")
-
-
-def _headers(raw: str) -> tuple[tuple[str, str], ...]:
-    """OpenTelemetry's header list: `key=value` pairs separated by commas, values URL-encoded."""
-    pairs = []
-    for item in raw.split(","):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError("expected key=value pairs separated by commas")
-        pairs.append((unquote(key.strip()), unquote(value.strip())))
-    return tuple(pairs)
-
-
-def _number(low: float, high: float) -> Callable[[str], float]:
-    return _ranged(float, f"a number from {low:g} to {high:g}", low, high)
-
-
-def _integer(low: int, high: int) -> Callable[[str], int]:
-    return _ranged(int, f"a whole number from {low} to {high}", low, high)
-
-
-def _ranged(cast: Callable[[str], N], accepted: str, low: N, high: N) -> Callable[[str], N]:
-    def parse(raw: str) -> N:
-        try:
-            value = cast(raw)
-        except ValueError:
-            raise ValueError(f"expected {accepted}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected {accepted}")
-        return value
-
-    return parse
-
-
-def _optional(parse: Callable[[str], T]) -> Callable[[str], T | None]:
-    """Typing only: lets a variable whose default is None (blank = unset) use a plain parser."""
-    return parse
-
-
-def _choice(allowed: tuple[str, ...], *, upper: bool = False) -> Callable[[str], str]:
-    def parse(raw: str) -> str:
-        value = raw.upper() if upper else raw.lower()
-        if value not in allowed:
-            raise ValueError(f"expected one of {', '.join(allowed)}")
-        return value
-
-    return parse
 
 
 # --- Who may chat, and how much ---------------------------------------------------------------
 
 
-def _with_access(settings: Settings, reader: _Reader) -> Settings:
+def _with_access(settings: Settings, reader: Reader) -> Settings:
     """`settings` with the sign-in and limit variables, read apart so they read as one group."""
     return replace(
         settings,
-        auth=reader.read("CODA_AUTH", _choice(AUTH_MODES), "none"),
-        iap_audience=reader.read("CODA_IAP_AUDIENCE", _iap_audience, ""),
-        iap_keys_url=reader.read("CODA_IAP_KEYS_URL", _keys_url, settings.iap_keys_url),
+        auth=reader.read("CODA_AUTH", parse.choice(AUTH_MODES), "none"),
+        iap_audience=reader.read("CODA_IAP_AUDIENCE", parse.iap_audience, ""),
+        iap_keys_url=reader.read("CODA_IAP_KEYS_URL", parse.keys_url, settings.iap_keys_url),
         proxy_user_header=reader.read(
-            "CODA_PROXY_USER_HEADER", _header_name, settings.proxy_user_header
+            "CODA_PROXY_USER_HEADER", parse.header_name, settings.proxy_user_header
         ),
-        trusted_proxies=reader.read("CODA_TRUSTED_PROXIES", _networks, settings.trusted_proxies),
-        limits_storage=reader.read("CODA_LIMITS_STORAGE", _storage_url, "memory://"),
-        answers_per_minute=reader.read("CODA_ANSWERS_PER_MINUTE", _integer(0, 10_000), 0),
-        answers_per_day=reader.read("CODA_ANSWERS_PER_DAY", _integer(0, 1_000_000), 0),
-        streams_per_user=reader.read("CODA_STREAMS_PER_USER", _integer(0, 1000), 0),
-        streams_per_instance=reader.read("CODA_STREAMS_PER_INSTANCE", _integer(0, 10_000), 0),
-        tokens_per_day=reader.read("CODA_TOKENS_PER_DAY", _integer(0, 10**9), 0),
+        trusted_proxies=reader.read(
+            "CODA_TRUSTED_PROXIES", parse.networks, settings.trusted_proxies
+        ),
+        limits_storage=reader.read("CODA_LIMITS_STORAGE", parse.storage_url, "memory://"),
+        answers_per_minute=reader.read("CODA_ANSWERS_PER_MINUTE", parse.integer(0, 10_000), 0),
+        answers_per_day=reader.read("CODA_ANSWERS_PER_DAY", parse.integer(0, 1_000_000), 0),
+        streams_per_user=reader.read("CODA_STREAMS_PER_USER", parse.integer(0, 1000), 0),
+        streams_per_instance=reader.read("CODA_STREAMS_PER_INSTANCE", parse.integer(0, 10_000), 0),
+        tokens_per_day=reader.read("CODA_TOKENS_PER_DAY", parse.integer(0, 10**9), 0),
     )
 
 
@@ -522,49 +382,3 @@ def _access_problems(settings: Settings, failed: set[str]) -> list[str]:
             f"CODA_CONCURRENCY ({settings.concurrency}), the answers a worker can hold"
         )
     return problems
-
-
-def _iap_audience(raw: str) -> str:
-    if not raw.startswith("/projects/"):
-        raise ValueError(
-            "expected IAP's audience, /projects/NUMBER/locations/REGION/services/SERVICE "
-            "(Cloud Run) or /projects/NUMBER/global/backendServices/ID (a load balancer)"
-        )
-    return raw
-
-
-def _keys_url(raw: str) -> str:
-    """https://, or http:// to this machine only (tests serve their own keys)."""
-    parts = urlsplit(raw)
-    local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if not parts.hostname or not (parts.scheme == "https" or (parts.scheme == "http" and local)):
-        raise ValueError("expected an https:// URL (http:// only on this machine)")
-    return raw
-
-
-def _header_name(raw: str) -> str:
-    if not raw.replace("-", "").isalnum():
-        raise ValueError("expected a header name, letters, digits and dashes")
-    return raw
-
-
-def _networks(raw: str) -> tuple[str, ...]:
-    """Comma-separated addresses or networks (10.0.0.0/8, 172.18.0.5, ::1)."""
-    networks = []
-    for part in (p.strip() for p in raw.split(",")):
-        if not part:
-            continue
-        try:
-            networks.append(str(ipaddress.ip_network(part, strict=False)))
-        except ValueError:
-            raise ValueError(
-                f"expected addresses or networks, e.g. 10.0.0.0/8; not {part!r}"
-            ) from None
-    return tuple(networks)
-
-
-def _storage_url(raw: str) -> str:
-    scheme = urlsplit(raw).scheme
-    if scheme not in LIMITS_STORAGES or (scheme != "memory" and not urlsplit(raw).hostname):
-        raise ValueError("expected memory:// or redis://host:port (rediss:// with TLS)")
-    return raw
