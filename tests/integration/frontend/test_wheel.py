@@ -117,6 +117,7 @@ def test_installed_wheel_serves_the_page_outside_the_repo(
 
     page = httpx.get(f"{base}/", timeout=5)
     htmx = httpx.get(f"{base}/static/vendor/htmx-4.0.1/htmx.min.js", timeout=5)
+    icon = httpx.get(f"{base}/static/favicon.svg", timeout=5)
     where = subprocess.run(
         [str(python), "-c", "import coda; print(coda.__file__)"],
         check=True, capture_output=True, text=True, cwd="/",
@@ -126,6 +127,7 @@ def test_installed_wheel_serves_the_page_outside_the_repo(
     assert 'id="chat-form"' in page.text
     assert htmx.status_code == 200
     assert htmx.text.startswith("var htmx=")
+    assert icon.status_code == 200
     assert str(ROOT) not in where
 
 

@@ -69,3 +69,16 @@ def test_a_wrong_method_from_the_page_gets_a_bubble() -> None:
     assert response.status_code == 405
     (answer,) = bubbles(response.get_data(as_text=True), "assistant")
     assert "405" in one(answer, ".message-error").get_text()
+
+
+def test_an_error_page_leaves_the_chat_pages_session_alone() -> None:
+    """A 404 answered while the chat page loads (the browser's /favicon.ico) must not send a session
+    cookie: one with a token the chat page lacks would turn its next post into 'page expired'."""
+    app = create_app(WEB_SETTINGS, chat_model=StubModel())
+    chat_page = app.test_client().get("/")
+    missing = app.test_client().get("/favicon.ico")
+
+    assert "Set-Cookie" in chat_page.headers
+    assert missing.status_code == 404
+    assert "Set-Cookie" not in missing.headers
+    assert parse(missing.get_data(as_text=True)).select('meta[name="csrf-token"]') == []
