@@ -176,6 +176,15 @@ def keys_url(raw: str) -> str:
     return raw
 
 
+def link(raw: str) -> str:
+    """Where a link in the page may point: a path on this site, or an https:// URL."""
+    parts = urlsplit(raw)
+    on_this_site = raw.startswith("/") and not raw.startswith("//") and not parts.netloc
+    if not on_this_site and not (parts.scheme == "https" and parts.hostname):
+        raise ValueError("expected a path on this site (/oauth2/sign_out) or an https:// URL")
+    return raw
+
+
 def header_name(raw: str) -> str:
     if not raw.replace("-", "").isalnum():
         raise ValueError("expected a header name, letters, digits and dashes")

@@ -28,6 +28,7 @@ LANGUAGES = ("ja", "en")
 # Who may chat: nobody checked, IAP's signed assertion, or a sign-in proxy's user header.
 AUTH_MODES = ("none", "iap", "proxy")
 IAP_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
+IAP_SIGN_OUT = "/?gcp-iap-mode=CLEAR_LOGIN_COOKIE"  # answered by IAP, never reaches coda
 DEFAULT_METRICS_PORT = 9464  # what OpenTelemetry's Prometheus exporter listens on by default
 OTLP_TRACES_PATH = "/v1/traces"
 
@@ -100,6 +101,8 @@ class Settings:
     iap_keys_url: str = IAP_KEYS_URL
     proxy_user_header: str = "X-Forwarded-Email"
     trusted_proxies: tuple[str, ...] = ()  # networks, as `ipaddress` writes them
+    # Where "Sign out" goes; empty: IAP's own sign-out with `iap`, no link otherwise.
+    sign_out_url: str = ""
     # `memory://` counts in this process; `redis://host:port` shares the counts between processes.
     limits_storage: str = "memory://"
     # 0 is no limit. Per user (or client address without sign-in), except `streams_per_instance`.
@@ -133,6 +136,14 @@ class Settings:
     def server_url(self) -> str:
         """Where the model server is: `OLLAMA_HOST`, or the OpenAI-compatible base URL."""
         return self.openai_base_url if self.provider == "openai" else self.ollama_host
+
+    @property
+    def sign_out_link(self) -> str:
+        """The page's "Sign out": the configured URL, else IAP's, which clears its cookie and
+        returns to the page (Google's "Using query parameters and headers")."""
+        if self.sign_out_url or self.auth != "iap":
+            return self.sign_out_url
+        return IAP_SIGN_OUT
 
     @property
     def server_token_audience(self) -> str:
@@ -338,6 +349,7 @@ def _with_access(settings: Settings, reader: Reader) -> Settings:
         trusted_proxies=reader.read(
             "CODA_TRUSTED_PROXIES", parse.networks, settings.trusted_proxies
         ),
+        sign_out_url=reader.read("CODA_SIGN_OUT_URL", parse.link, ""),
         limits_storage=reader.read("CODA_LIMITS_STORAGE", parse.storage_url, "memory://"),
         answers_per_minute=reader.read("CODA_ANSWERS_PER_MINUTE", parse.integer(0, 10_000), 0),
         answers_per_day=reader.read("CODA_ANSWERS_PER_DAY", parse.integer(0, 1_000_000), 0),
@@ -371,6 +383,11 @@ def _access_problems(settings: Settings, failed: set[str]) -> list[str]:
                 f"{name} only applies with CODA_AUTH={mode} (got CODA_AUTH={settings.auth}): "
                 "set it, or unset the variable"
             )
+    if settings.sign_out_url and settings.auth == "none":
+        problems.append(
+            "CODA_SIGN_OUT_URL only applies with CODA_AUTH=iap or proxy (got CODA_AUTH=none): "
+            "nobody is signed in to sign out"
+        )
     if not settings.limits_storage.startswith("memory") and not settings.secret_key:
         problems.append(
             "CODA_LIMITS_STORAGE in Redis needs CODA_SECRET_KEY: the counts are kept under "

@@ -295,6 +295,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
 CATALOGUE.update(
     {
         "signed_in_as": {"ja": "{email} でサインイン中", "en": "Signed in as {email}"},
+        "sign_out": {"ja": "サインアウト", "en": "Sign out"},
         "signin.required": {
             "ja": (
                 "サインインを確認できませんでした。"

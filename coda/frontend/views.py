@@ -68,6 +68,7 @@ def index() -> Response:
         limits=app_services.limits,
         presets=app_services.settings.presets,
         options=app_services.options,
+        sign_out=app_services.settings.sign_out_link,
     )
 
 

@@ -159,7 +159,10 @@ def test_the_page_says_who_is_signed_in_through_the_proxy(
     ollama_server: OllamaServer, app_factory: AppFactory, browser: Browser, screenshots: Path
 ) -> None:
     app = app_factory(
-        ollama_server.host, CODA_AUTH="proxy", CODA_TRUSTED_PROXIES="127.0.0.1"
+        ollama_server.host,
+        CODA_AUTH="proxy",
+        CODA_TRUSTED_PROXIES="127.0.0.1",
+        CODA_SIGN_OUT_URL="/oauth2/sign_out",  # oauth2-proxy's, which it answers itself
     )  # the browser stands in for the proxy: it connects from the trusted address
     context = browser.new_context(
         locale="en-US", extra_http_headers={"X-Forwarded-Email": "ada@example.com"}
@@ -167,7 +170,8 @@ def test_the_page_says_who_is_signed_in_through_the_proxy(
     page = context.new_page()
     try:
         page.goto(app.url)
-        expect(page.locator("#signed-in")).to_have_text("Signed in as ada@example.com")
+        expect(page.locator("#signed-in")).to_have_text("Signed in as ada@example.com · Sign out")
+        expect(page.locator("#signed-in #sign-out")).to_have_attribute("href", "/oauth2/sign_out")
         page.screenshot(path=screenshots / "signed-in-en.png")
     finally:
         context.close()

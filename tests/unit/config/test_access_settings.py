@@ -48,6 +48,7 @@ def test_every_access_variable_is_read() -> None:
             "CODA_STREAMS_PER_INSTANCE": "8",
             "CODA_TOKENS_PER_DAY": "50000",
             "CODA_IAP_KEYS_URL": "http://127.0.0.1:9999/keys",
+            "CODA_SIGN_OUT_URL": "/oauth2/sign_out",
         }
     )
 
@@ -61,6 +62,7 @@ def test_every_access_variable_is_read() -> None:
     assert settings.streams_per_instance == 8
     assert settings.tokens_per_day == 50000
     assert settings.iap_keys_url == "http://127.0.0.1:9999/keys"
+    assert settings.sign_out_link == "/oauth2/sign_out"
 
 
 def test_iap_mode_reads_its_audience() -> None:
@@ -68,6 +70,9 @@ def test_iap_mode_reads_its_audience() -> None:
 
     assert settings.auth == "iap"
     assert settings.iap_audience == IAP["CODA_IAP_AUDIENCE"]
+    # Without a sign-out URL of its own, the page signs out through IAP.
+    assert settings.sign_out_link == "/?gcp-iap-mode=CLEAR_LOGIN_COOKIE"
+    assert Settings.from_env({}).sign_out_link == ""
 
 
 @pytest.mark.parametrize(
@@ -86,6 +91,10 @@ def test_iap_mode_reads_its_audience() -> None:
         ({"CODA_ANSWERS_PER_MINUTE": "-1"}, "CODA_ANSWERS_PER_MINUTE"),
         ({"CODA_STREAMS_PER_INSTANCE": "300"}, "CODA_CONCURRENCY"),
         ({"CODA_PROXY_USER_HEADER": "X Email"}, "CODA_PROXY_USER_HEADER"),
+        ({"CODA_SIGN_OUT_URL": "/signout"}, "nobody is signed in"),
+        ({**IAP, "CODA_SIGN_OUT_URL": "javascript:alert(1)"}, "CODA_SIGN_OUT_URL"),
+        ({**IAP, "CODA_SIGN_OUT_URL": "//elsewhere.example/out"}, "CODA_SIGN_OUT_URL"),
+        ({**IAP, "CODA_SIGN_OUT_URL": "http://sso.example/out"}, "CODA_SIGN_OUT_URL"),
     ],
 )
 def test_what_cannot_be_meant_stops_start_up_naming_it(env: dict[str, str], named: str) -> None:

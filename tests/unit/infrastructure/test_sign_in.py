@@ -135,6 +135,39 @@ def test_probes_and_static_files_need_no_sign_in(stub: StubModel, iap: FakeIap, 
         assert response.status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("settings", "href"),
+    [
+        ({}, "/?gcp-iap-mode=CLEAR_LOGIN_COOKIE"),
+        ({"sign_out_url": "https://sso.example/logout"}, "https://sso.example/logout"),
+    ],
+    ids=["IAP's own", "configured"],
+)
+def test_a_signed_in_user_can_sign_out(
+    stub: StubModel, iap: FakeIap, settings: dict[str, str], href: str
+) -> None:
+    app = app_with(stub, auth="iap", iap_audience=AUDIENCE, iap_keys_url=iap.url, **settings)
+
+    page = app.test_client().get("/", headers={ASSERTION: iap.token()})
+
+    link = one(page.get_data(as_text=True), "#signed-in #sign-out")
+    assert link.get("href") == href
+
+
+def test_no_sign_out_link_without_somewhere_to_go(stub: StubModel) -> None:
+    """Behind a proxy whose sign-out coda is not told, and when nobody signs in at all."""
+    proxy = proxy_app(stub).test_client()
+    open_app = app_with(stub).test_client()
+
+    behind_proxy = proxy.get(
+        "/", headers={"X-Forwarded-Email": EMAIL}, environ_base={"REMOTE_ADDR": PROXY}
+    )
+    opened = open_app.get("/")
+
+    assert parse(behind_proxy.get_data(as_text=True)).select("#sign-out") == []
+    assert parse(opened.get_data(as_text=True)).select("#sign-out") == []
+
+
 def test_proxy_header_is_believed_from_the_proxy(stub: StubModel) -> None:
     client = proxy_app(stub).test_client()
 
