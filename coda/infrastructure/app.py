@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
-from coda.infrastructure import body_limit, health, middleware, quotas, sign_in
+from coda.infrastructure import body_limit, health, middleware, quotas, sign_in, upload_files
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
@@ -83,6 +83,7 @@ def create_app(
             app.wsgi_app, x_for=hops, x_proto=hops
         )
     body_limit.install(app, settings.max_body_bytes)
+    upload_files.install(app)
     sign_in.install(app, settings)  # first: a request nobody signed runs nothing else
     CSRFProtect(app)
     services = build_services(settings, chat_model)
