@@ -53,35 +53,31 @@ def second_model(ollama_server: OllamaServer) -> str:
     return SECOND_TEST_MODEL
 
 
-@pytest.fixture
-def spare_ollama(ollama_server: OllamaServer, tmp_path: Path) -> Iterator[OllamaServer]:
-    """A second server over the same models, for tests that stop and restart it."""
+def _beside(ollama_server: OllamaServer, log_path: Path, *, trace: bool) -> Iterator[OllamaServer]:
+    """Another `ollama serve` over the session's models (so nothing is created again)."""
     server = OllamaServer(
         binary=ollama_server.binary,
         models_dir=ollama_server.models_dir,
-        log_path=tmp_path / "spare-serve.log",
+        log_path=log_path,
+        trace=trace,
     )
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def spare_ollama(ollama_server: OllamaServer, tmp_path: Path) -> Iterator[OllamaServer]:
+    """A second server over the same models, for tests that stop and restart it."""
+    yield from _beside(ollama_server, tmp_path / "spare-serve.log", trace=False)
 
 
 @pytest.fixture
 def tracing_ollama(ollama_server: OllamaServer, tmp_path: Path) -> Iterator[OllamaServer]:
     """A second server over the same models whose log holds every prompt it is given."""
-    server = OllamaServer(
-        binary=ollama_server.binary,
-        models_dir=ollama_server.models_dir,
-        log_path=tmp_path / "tracing-serve.log",
-        trace=True,
-    )
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _beside(ollama_server, tmp_path / "tracing-serve.log", trace=True)
 
 
 @pytest.fixture(scope="session")

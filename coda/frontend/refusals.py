@@ -43,7 +43,10 @@ def sign_in_required(error: SignInRequired) -> Response:
     text = translate(key, language())
     if request.method == "POST":
         return error_bubbles(text, error.status, user_text=request.form.get("message", "").strip())
-    page = render_template("pages/signed_out.html", text=text)
+    # No link back to the chat: without a sign-in it would only lead here again.
+    page = render_template(
+        "pages/error.html", message=text, message_id="sign-in-error", back_link=False
+    )
     return current_app.make_response((page, error.status))
 
 
@@ -61,7 +64,7 @@ def http_error(error: HTTPException) -> Response | HTTPException:
         text = translate("error.request", lang, code=status)
     if request.headers.get("HX-Request") == "true":
         return error_bubbles(text, status)
-    page = render_template("pages/error.html", message=text)
+    page = render_template("pages/error.html", message=text, back_link=True)
     return current_app.make_response((page, status))
 
 

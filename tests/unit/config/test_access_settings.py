@@ -111,9 +111,12 @@ def test_every_variable_read_is_in_env_example_and_the_readme_table() -> None:
     root = Path(__file__).resolve().parents[3]
     source = (root / "coda" / "config" / "settings.py").read_text()
     names = set(re.findall(r'reader\.read\(\s*"([A-Z_]+)"', source))
+    former = set(re.findall(r'formerly="([A-Z_]+)"', source))  # still read, so documented too
     example = (root / ".env.example").read_text()
     readme = (root / "README.md").read_text()
 
     assert {"CODA_AUTH", "CODA_LIMITS_STORAGE", "CODA_STREAMS_PER_INSTANCE"} <= names
-    assert sorted(n for n in names if f"\n{n}=" not in example) == []
+    assert {"CODA_OLLAMA_AUTH", "CODA_OLLAMA_AUDIENCE"} <= former
+    assert sorted(n for n in names | former if f"\n{n}=" not in example) == []
     assert sorted(n for n in names if f"| `{n}` |" not in readme) == []
+    assert sorted(n for n in former if f"Formerly `{n}`" not in readme) == []
