@@ -70,7 +70,7 @@ class TracedChatModel:
         )
         if self._target.record_content:
             span.set_attributes(content_attributes(messages))
-        outcome, text = "stopped", list[str]()
+        outcome, first_token, text = "stopped", False, list[str]()
         try:
             # The span is current while the inner model reads, so the HTTP call nests beneath it;
             # the outcome is ours to set, not the exception's (closing early is no failure).
@@ -78,9 +78,11 @@ class TracedChatModel:
                 answer = self._inner.stream(messages, options)
                 try:
                     for chunk in answer:
-                        if chunk.text and not text:
+                        if chunk.text and not first_token:  # a chunk may come without text
+                            first_token = True
                             span.add_event(FIRST_TOKEN_EVENT)
-                        text.append(chunk.text)
+                        if self._target.record_content:
+                            text.append(chunk.text)
                         if chunk.usage is not None:
                             outcome = "done"
                             span.set_attributes(usage_attributes(chunk.usage))
