@@ -22,7 +22,13 @@ settings = Settings.from_env()  # a bad variable stops gunicorn here, naming it
 # pool, which cost a third of the worker's CPU when hundreds of answers opened at once.
 os.environ.setdefault("GEVENT_RESOLVER", "ares")
 
-bind = f"0.0.0.0:{settings.port}"
+bind = [f"0.0.0.0:{settings.port}"]
+# Probes from inside the container (compose's health check) on a listener of their own: gevent's
+# worker gives each listener its own pool of `worker_connections`, so they are answered even when
+# slow clients hold every public slot. Cloud Run's probes use the public port: its front end sends
+# at most containerConcurrency (CODA_CONCURRENCY) requests, so the 64 slots beyond stay free.
+if settings.probe_port:
+    bind.append(f"127.0.0.1:{settings.probe_port}")
 worker_class = "gevent"
 # One process per CPU at most; one is enough for 1 vCPU. Cloud Run scales instances.
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -35,6 +41,8 @@ worker_connections = settings.concurrency + 64
 timeout = 60
 # A connection must send its request headers within this long, and an idle keep-alive connection
 # is closed after it: half-sent requests (slowloris) hold a greenlet for seconds, never a worker.
+# The body has CODA_BODY_TIMEOUT_SECONDS (coda/infrastructure/request_body.py): together they
+# bound how long any client can hold a slot without sending.
 keepalive = 2
 # Cloud Run kills 10 s after SIGTERM. Answers get CODA_SHUTDOWN_GRACE_SECONDS (3 s) to finish,
 # then end with "the server is restarting, send again"; idle connections close after `keepalive`.
@@ -53,8 +61,12 @@ metrics: MetricsEndpoint | None = None
 
 
 def on_starting(server: Any) -> None:
-    """Before any worker exists: the directory every worker's metrics go to."""
+    """Before any worker exists: the directory every worker's metrics go to, and the code
+    highlighters compiled once, for every worker to inherit."""
     global metrics
+    from coda.frontend.markdown import prepare_highlighting
+
+    prepare_highlighting()
     if settings.metrics:
         from coda.infrastructure.metrics_endpoint import prepare
 
@@ -84,7 +96,17 @@ def on_exit(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """On SIGTERM, open answers start their grace period before gunicorn stops the worker."""
+    """On SIGTERM, open answers start their grace period before gunicorn stops the worker; with
+    CODA_BLOCKING_REPORT_MS, a greenlet holding the event loop longer is reported."""
     from coda.infrastructure.lifecycle import drain_on_sigterm
 
     drain_on_sigterm(worker)
+    if settings.blocking_report_ms:
+        from coda.infrastructure import blocking_monitor
+        from coda.infrastructure.metrics import METRICS_KEY
+
+        app_metrics = worker.wsgi.extensions.get(METRICS_KEY)
+        blocking_monitor.start(
+            settings.blocking_report_ms,
+            None if app_metrics is None else app_metrics.loop_blocked.inc,
+        )

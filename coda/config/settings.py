@@ -92,6 +92,16 @@ class Settings:
     concurrency: int = 250
     # On SIGTERM, how long open answers may still run before they end with "restarting".
     shutdown_grace_seconds: float = 3.0
+    # A request body must arrive whole within this long, or the connection is dropped with 408:
+    # a client that sends half a body and waits would otherwise hold its connection forever.
+    body_timeout_seconds: float = 10.0
+    # A second listener, on 127.0.0.1 only, that serves nothing but /healthz and /readyz, with
+    # connection slots of its own: probes from inside the container (compose's health check) are
+    # answered even when every public slot is taken. 0: none.
+    probe_port: int = 0
+    # Report any greenlet that holds gevent's event loop longer than this (a log line with its
+    # stack, and coda_event_loop_blocked_total): 0 is off.
+    blocking_report_ms: int = 0
 
     # --- Who may chat, and how much (read by `_read_access`) ---
     # `iap`: IAP's signed assertion, verified against IAP's keys for `iap_audience`; `proxy`: a
@@ -238,6 +248,13 @@ class Settings:
             ),
             shutdown_grace_seconds=reader.read(
                 "CODA_SHUTDOWN_GRACE_SECONDS", parse.number(0, 6), defaults.shutdown_grace_seconds
+            ),
+            body_timeout_seconds=reader.read(
+                "CODA_BODY_TIMEOUT_SECONDS", parse.number(1, 300), defaults.body_timeout_seconds
+            ),
+            probe_port=reader.read("CODA_PROBE_PORT", parse.integer(0, 65535), defaults.probe_port),
+            blocking_report_ms=reader.read(
+                "CODA_BLOCKING_REPORT_MS", parse.integer(0, 60_000), defaults.blocking_report_ms
             ),
             metrics=reader.read("CODA_METRICS", parse.boolean, defaults.metrics),
             metrics_port=reader.read(

@@ -129,6 +129,16 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "ja": "モデルのサーバーがこの依頼を受け付けませんでした。内容を変えてお試しください。",
         "en": "The model server refused this request. Please rephrase and try again.",
     },
+    "error.body_timeout": {
+        "ja": (
+            "送信に時間がかかりすぎたため、受信を打ち切りました。"
+            "通信状態を確かめてから、もう一度送信してください。"
+        ),
+        "en": (
+            "The message took too long to arrive, so the server stopped waiting for it. "
+            "Check your connection, then send again."
+        ),
+    },
     "error.body_too_large": {
         "ja": (
             "送信内容が大きすぎます（上限 {limit_kb} KB）。"

@@ -19,6 +19,7 @@ from coda.frontend.posted_json import clean_text as clean_text
 from coda.frontend.posted_json import json_depth as json_depth
 from coda.frontend.posted_json import read_count, read_json
 from coda.frontend.posted_settings import TurnSettings, read_settings
+from coda.frontend.tasks import pause
 from coda.llm import (
     GenerationOptions,
     Message,
@@ -31,6 +32,8 @@ from coda.llm import (
 CLIENT_ROLES = frozenset({Role.USER.value, Role.ASSISTANT.value})
 # History is a list of flat objects: deeper nesting is refused before it is parsed.
 HISTORY_DEPTH = 2
+# Posted messages read between two pauses for the other greenlets (about 2 ms of work).
+MESSAGES_PER_STEP = 1024
 # What the model is asked when an answer stopped at the length limit and the user wants the rest.
 CONTINUE_INSTRUCTION = (
     "Continue your previous answer exactly where it stopped, without repeating it."
@@ -182,6 +185,8 @@ def parse_history(raw: object, limits: PromptLimits) -> list[Message]:
         raise InputError("bad_history", "history is not a list")
     history: list[Message] = []
     for index, item in enumerate(raw):
+        if index % MESSAGES_PER_STEP == MESSAGES_PER_STEP - 1:
+            pause()  # a megabyte of short messages is linear work, but not one step of it
         if not isinstance(item, dict) or set(item) - {"role", "content"}:
             raise InputError("bad_history", f"history[{index}] is not a message object")
         role, content = item.get("role"), item.get("content")

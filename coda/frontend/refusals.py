@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge, RequestTimeout
 
 from coda.frontend.bubbles import Bubble, finished_bubble
 from coda.frontend.i18n import language, translate
@@ -31,6 +31,11 @@ def error_bubbles(text: str, status: int, *, user_text: str = "") -> Response:
 def too_large(_error: RequestEntityTooLarge) -> Response:
     limit = services().settings.max_body_bytes
     return error_bubbles(translate("error.body_too_large", language(), limit_kb=limit // 1024), 413)
+
+
+def body_timed_out(_error: RequestTimeout) -> Response:
+    """The body stopped arriving: the connection is closed after this answer."""
+    return error_bubbles(translate("error.body_timeout", language()), 408)
 
 
 def csrf_failed(_error: CSRFError) -> Response:
@@ -71,6 +76,7 @@ def http_error(error: HTTPException) -> Response | HTTPException:
 def install(blueprint: Blueprint) -> None:
     """Answer every error of the app, not only the blueprint's, with a message."""
     blueprint.app_errorhandler(RequestEntityTooLarge)(too_large)
+    blueprint.app_errorhandler(RequestTimeout)(body_timed_out)
     blueprint.app_errorhandler(CSRFError)(csrf_failed)
     blueprint.app_errorhandler(SignInRequired)(sign_in_required)
     blueprint.app_errorhandler(HTTPException)(http_error)

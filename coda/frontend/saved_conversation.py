@@ -17,7 +17,8 @@ from coda.config.presets import Presets
 from coda.frontend.input_error import InputError
 from coda.frontend.posted_json import MAX_COUNT, clean_text, read_count, read_json
 from coda.frontend.posted_settings import FIELD_PREFIX, read_settings
-from coda.frontend.posted_turn import parse_history
+from coda.frontend.posted_turn import MESSAGES_PER_STEP, parse_history
+from coda.frontend.tasks import pause
 from coda.llm import Message, PromptLimits, SpeedSource, Usage
 
 SAVED_STATES = frozenset({"done", "stopped", "error", "interrupted"})
@@ -85,6 +86,8 @@ def read_saved_turns(raw: object, limits: PromptLimits) -> list[SavedTurn]:
     extras: list[tuple[str, str, Usage | None]] = []
     stripped: list[object] = []
     for index, item in enumerate(raw):
+        if index % MESSAGES_PER_STEP == MESSAGES_PER_STEP - 1:
+            pause()
         if isinstance(item, dict):
             extras.append(_extras(item, index))
             stripped.append({k: v for k, v in item.items() if k not in SAVED_KEYS})

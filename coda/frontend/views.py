@@ -23,6 +23,7 @@ from coda.frontend.posted_turn import InputError, clean_text, read_turn
 from coda.frontend.refusals import error_bubbles
 from coda.frontend.saved_conversation import read_import, read_saved_conversation
 from coda.frontend.services import services
+from coda.frontend.tasks import pause
 from coda.frontend.turn import TurnRecord, stream_turn
 from coda.frontend.visitors import current_visitor
 
@@ -155,17 +156,19 @@ def conversation() -> Response:
         saved = read_saved_conversation(request.form, services().limits)
     except InputError:
         return error_bubbles(translate("error.restore", lang), 422)
-    bubbles = [
-        finished_bubble(
-            role=turn.message.role.value,
-            text=turn.message.content,
-            state=turn.state,
-            lang=lang,
-            error=turn.error,
-            meta="" if turn.usage is None else usage_line(turn.usage, lang),
+    bubbles = []
+    for turn in saved.turns:
+        bubbles.append(
+            finished_bubble(
+                role=turn.message.role.value,
+                text=turn.message.content,
+                state=turn.state,
+                lang=lang,
+                error=turn.error,
+                meta="" if turn.usage is None else usage_line(turn.usage, lang),
+            )
         )
-        for turn in saved.turns
-    ]
+        pause()  # each answer renders within its budget; a long conversation is many of them
     notice = left_out_notice(saved.left_out, lang) if saved.left_out else ""
     html = render_template(
         "partials/_conversation.html", bubbles=bubbles, notice=notice, notice_at=saved.left_out_at

@@ -13,7 +13,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
-from coda.infrastructure import body_limit, health, middleware, quotas, sign_in, upload_files
+from coda.frontend.markdown import prepare_highlighting
+from coda.infrastructure import (
+    health,
+    middleware,
+    quotas,
+    request_body,
+    sign_in,
+    upload_files,
+)
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
@@ -82,14 +90,15 @@ def create_app(
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops
         )
-    body_limit.install(app, settings.max_body_bytes)
+    request_body.install(app, settings.max_body_bytes, settings.body_timeout_seconds)
     upload_files.install(app)
     sign_in.install(app, settings)  # first: a request nobody signed runs nothing else
     CSRFProtect(app)
+    prepare_highlighting()  # compiled before the first request, not during one
     services = build_services(settings, chat_model)
     app.extensions[EXTENSION_KEY] = services
     app.register_blueprint(blueprint)
-    health.install(app, chat_model, services.models.allowed)
+    health.install(app, chat_model, services.models.allowed, settings.probe_port)
     quotas.install(app, settings)
     middleware.install(app)
     if tracing is not None:

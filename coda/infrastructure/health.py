@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
 from coda.llm import ChatModel, LLMError
 
@@ -75,12 +75,31 @@ class ReadinessProbe:
     cached: CachedReadiness
 
 
-def install(app: Flask, chat_model: ChatModel, allowed: Sequence[str]) -> None:
-    """Register `/healthz` and `/readyz` on `app`, readiness asking `chat_model`'s server."""
+def install(app: Flask, chat_model: ChatModel, allowed: Sequence[str], probe_port: int = 0) -> None:
+    """Register `/healthz` and `/readyz` on `app`, readiness asking `chat_model`'s server.
+
+    With a `probe_port` (`CODA_PROBE_PORT`, the listener gunicorn.conf.py adds on 127.0.0.1 with
+    connection slots of its own), requests that arrive on it reach these two routes only.
+    """
     models = tuple(allowed)
     cached = CachedReadiness(lambda: check_readiness(chat_model, models), READY_CACHE_SECONDS)
     app.extensions[READINESS_KEY] = ReadinessProbe(chat_model.model, cached)
     app.register_blueprint(blueprint)
+    if probe_port:
+
+        @app.before_request
+        def probes_only() -> None:
+            if _local_port() == probe_port and request.blueprint != blueprint.name:
+                abort(404)
+
+
+def _local_port() -> int | None:
+    """The port the request's connection came in on, as gunicorn's worker accepted it."""
+    sock = request.environ.get("gunicorn.socket")
+    try:
+        return int(sock.getsockname()[1]) if sock is not None else None
+    except (OSError, IndexError, TypeError, ValueError):
+        return None
 
 
 @blueprint.get("/healthz")

@@ -47,6 +47,7 @@ class Metrics:
     streaming: Gauge
     retries: Counter
     model_load: Histogram
+    loop_blocked: Counter
 
     def answer_started(self) -> None:
         self.streaming.inc()
@@ -140,6 +141,11 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
             "Model load time the server reported with an answer (Ollama; near zero when loaded).",
             ["model"],
             buckets=LOAD_BUCKETS,
+            registry=registry,
+        ),
+        loop_blocked=Counter(
+            "coda_event_loop_blocked",
+            "Times a request held the worker's event loop past CODA_BLOCKING_REPORT_MS.",
             registry=registry,
         ),
     )

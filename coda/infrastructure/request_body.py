@@ -1,0 +1,105 @@
+"""A request body arrives whole within a time limit and a size limit, or is refused.
+
+Time: gunicorn drops a client that is slow to send its headers (`keepalive`, 2 s) but has no
+limit for the body; a client that declares 100 kB and sends ten bytes held its connection, and
+its slot in the worker, forever (330 of them made every health probe time out). Each read of the
+body now happens before a deadline, `CODA_BODY_TIMEOUT_SECONDS` after the request arrived: under
+gevent a read that waits past it is interrupted, and the request is answered 408 with a message
+(`BodyTimeout`). Elsewhere (Flask's development server) the deadline is checked between reads.
+
+Size: Flask refuses a body over `MAX_CONTENT_LENGTH` by its `Content-Length`. A chunked body has
+none: under gunicorn, Werkzeug then read the form from a stream cut at the limit, so `/chat`
+answered 422 (and echoed a megabyte of text back) and `/conversation` 200 with nothing, instead
+of 413. Such a body is read first, at most one byte past the limit, and given its length, so both
+kinds take the same path: within the limit it is parsed as usual, over it Flask answers 413.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, TypeVar
+
+from flask import Flask, request
+from werkzeug.exceptions import RequestTimeout
+
+from coda.frontend.tasks import cooperative
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+T = TypeVar("T")
+TIMED_OUT_KEY = "coda.body_timed_out"  # in the environ: a chunked body that did not arrive in time
+
+
+class BodyTimeout(RequestTimeout):
+    """The body did not arrive before its deadline (408, answered with a message)."""
+
+
+class DeadlineInput:
+    """`wsgi.input`, each read of which must end before `deadline` (`time.monotonic()`)."""
+
+    def __init__(self, stream: IO[bytes], deadline: float) -> None:
+        self.stream = stream
+        self.deadline = deadline
+
+    def read(self, size: int = -1) -> bytes:
+        return self._before_deadline(lambda: self.stream.read(size))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._before_deadline(lambda: self.stream.readline(size))
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def _before_deadline(self, read: Callable[[], T]) -> T:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise BodyTimeout()
+        if not cooperative():
+            return read()
+        import gevent
+
+        # A greenlet waiting on its socket is woken by the timeout, which raises in it.
+        with gevent.Timeout(remaining, BodyTimeout()):
+            return read()
+
+
+class RequestBody:
+    """WSGI middleware: every body read before its deadline; a chunked one up to `limit`+1."""
+
+    def __init__(self, app: WSGIApplication, limit: int, timeout: float) -> None:
+        self.app = app
+        self.limit = limit
+        self.timeout = timeout
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        body = DeadlineInput(environ["wsgi.input"], time.monotonic() + self.timeout)
+        environ["wsgi.input"] = body
+        if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
+            try:
+                data = body.read(self.limit + 1)
+            except BodyTimeout:
+                data = b""
+                environ[TIMED_OUT_KEY] = True  # answered by `refuse_timed_out`, with a message
+            environ["wsgi.input"] = io.BytesIO(data)
+            environ["CONTENT_LENGTH"] = str(len(data))
+            # No longer chunked, nor a stream the server ends for us: Werkzeug reads the length
+            # only when neither is said.
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            del environ["wsgi.input_terminated"]
+        return self.app(environ, start_response)
+
+
+def refuse_timed_out() -> None:
+    """A chunked body that ran out of time is refused before anything reads the empty one."""
+    if request.environ.get(TIMED_OUT_KEY):
+        raise BodyTimeout()
+
+
+def install(app: Flask, limit: int, timeout: float) -> None:
+    """Hold `app`'s request bodies to `limit` bytes arriving within `timeout` seconds."""
+    app.wsgi_app = RequestBody(app.wsgi_app, limit, timeout)  # type: ignore[method-assign]
+    app.before_request(refuse_timed_out)
