@@ -16,10 +16,12 @@ kinds take the same path: within the limit it is parsed as usual, over it Flask 
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, request
 from werkzeug.exceptions import RequestTimeout
@@ -40,9 +42,10 @@ class BodyTimeout(RequestTimeout):
 class DeadlineInput:
     """`wsgi.input`, each read of which must end before `deadline` (`time.monotonic()`)."""
 
-    def __init__(self, stream: IO[bytes], deadline: float) -> None:
+    def __init__(self, stream: IO[bytes], deadline: float, connection: Any = None) -> None:
         self.stream = stream
         self.deadline = deadline
+        self.connection = connection  # the client's socket, where the server hands it over
 
     def read(self, size: int = -1) -> bytes:
         return self._before_deadline(lambda: self.stream.read(size))
@@ -55,16 +58,27 @@ class DeadlineInput:
             yield line
 
     def _before_deadline(self, read: Callable[[], T]) -> T:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise BodyTimeout()
-        if not cooperative():
-            return read()
-        import gevent
+        try:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise BodyTimeout()
+            if not cooperative():
+                return read()
+            import gevent
 
-        # A greenlet waiting on its socket is woken by the timeout, which raises in it.
-        with gevent.Timeout(remaining, BodyTimeout()):
-            return read()
+            # A greenlet waiting on its socket is woken by the timeout, which raises in it.
+            with gevent.Timeout(remaining, BodyTimeout()):
+                return read()
+        except BodyTimeout:
+            self._stop_reading()
+            raise
+
+    def _stop_reading(self) -> None:
+        """Nothing more is read from this client: after the 408, gunicorn finds the end of the
+        stream at once and closes the connection, instead of waiting for the rest of the body."""
+        if isinstance(self.connection, socket.socket):
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RD)
 
 
 class RequestBody:
@@ -76,7 +90,8 @@ class RequestBody:
         self.timeout = timeout
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        body = DeadlineInput(environ["wsgi.input"], time.monotonic() + self.timeout)
+        deadline = time.monotonic() + self.timeout
+        body = DeadlineInput(environ["wsgi.input"], deadline, environ.get("gunicorn.socket"))
         environ["wsgi.input"] = body
         if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coda.frontend.markdown import render_markdown
+from coda.frontend.markdown import LANGUAGES, prepare_highlighting, render_markdown
 
 
 def render(text: str) -> str:
@@ -47,3 +47,30 @@ def test_formatting_lists_and_line_breaks_survive() -> None:
     assert "<em>斜体</em>" in html
     assert "<br>" in html
     assert "<ol>" in html
+
+
+def test_a_lexer_that_backtracks_shows_its_block_as_plain_code_in_time() -> None:
+    """Issue 17: Pygments' Scala lexer takes hours on a quote and 41 backslashes."""
+    body = '"' + "\\" * 41
+    html = render_markdown(f"```scala\n{body}\n```\n\nafter", copy_label="Copy")
+    assert f"<pre><code>{body}\n</code></pre>" in html
+    assert "<p>after</p>" in html
+
+
+def test_a_language_outside_the_list_is_plain_code() -> None:
+    html = render_markdown("```brainfuck\n+++\n```", copy_label="Copy")
+    assert "<pre><code>+++\n</code></pre>" in html
+
+
+def test_an_answer_too_slow_to_format_is_shown_as_escaped_text_with_its_lines() -> None:
+    """markdown-it reads 32,000 `[` in quadratic time: past the budget, the text as it is."""
+    text = "<b>x</b>\n" + "[" * 32_000
+    html = render_markdown(text, copy_label="Copy")
+    assert html.startswith("<p>&lt;b&gt;x&lt;/b&gt;<br>\n[[[")
+    assert "<b>" not in html
+
+
+def test_every_language_in_the_list_has_a_lexer_under_its_name() -> None:
+    lexers = prepare_highlighting()
+    assert all(name in lexers for name in LANGUAGES)
+    assert lexers["py"] is lexers["python"]

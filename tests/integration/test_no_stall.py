@@ -1,0 +1,208 @@
+"""No request can stall the worker: while an answer streams, slow-to-process inputs on every route
+and clients that stop sending leave the stream and the health probes running.
+
+Under gunicorn's gevent worker one request that computes for a second stops every answer on the
+worker for that second (issue 17: a highlighter and a JSON pre-check did it for seconds). Here an
+answer streams from the paced wire-format stub of Ollama (the model's speed is not the subject;
+a real model on two cores would be the bottleneck), and meanwhile every shape of
+`tests/support/adversarial.py` is posted to its route. The answer's largest gap between two
+pieces and `/healthz`'s slowest answer must stay under 100 ms, and gevent's monitor
+(`CODA_BLOCKING_REPORT_MS`) must have reported nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.support.adversarial import Hostile, hostile_requests, saved
+from tests.support.live_app import LiveApp
+from tests.support.ollama_server import ROOT, free_port, stop_process
+
+pytestmark = pytest.mark.integration
+
+AppFactory = Callable[..., LiveApp]
+MAX_STALL_SECONDS = 0.1
+MONITORED = {"CODA_BLOCKING_REPORT_MS": "100"}
+
+
+@pytest.fixture
+def paced_ollama() -> Iterator[str]:
+    """The paced Ollama look-alike: 40 tokens a second, for as long as the test needs."""
+    port = free_port()
+    command = [sys.executable, "-m", "benchmarks.paced_ollama", "--port", str(port)]
+    command += ["--tokens", "8000", "--rate", "40", "--first", "0.05"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/api/version", timeout=1).raise_for_status()
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        stop_process(process)
+
+
+class Watch:
+    """A streaming answer and a `/healthz` poller, each noting its slowest moment."""
+
+    def __init__(self, app: LiveApp) -> None:
+        self.app = app
+        self.stop = threading.Event()
+        self.started = threading.Event()
+        self.measuring = threading.Event()
+        self.stream_gap = 0.0
+        self.pieces = 0
+        self.health_worst = 0.0
+        self.threads = [
+            threading.Thread(target=self._stream, daemon=True),
+            threading.Thread(target=self._health, daemon=True),
+        ]
+
+    def __enter__(self) -> Watch:
+        for thread in self.threads:
+            thread.start()
+        assert self.started.wait(20), "the answer did not start streaming"
+        self.measuring.set()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+    def _stream(self) -> None:
+        with self.app.browser() as client:
+            form = {"message": "長く書いてください", "history": "[]"}
+            with client.stream("POST", "/chat", data=form) as response:
+                last = time.monotonic()
+                for _ in response.iter_raw():
+                    now = time.monotonic()
+                    if self.measuring.is_set():
+                        self.stream_gap = max(self.stream_gap, now - last)
+                        self.pieces += 1
+                    last = now
+                    self.started.set()
+                    if self.stop.is_set():
+                        return
+
+    def _health(self) -> None:
+        with httpx.Client(base_url=self.app.url, timeout=10) as client:
+            while not self.stop.is_set():
+                began = time.monotonic()
+                client.get("/healthz").raise_for_status()
+                if self.measuring.is_set():
+                    self.health_worst = max(self.health_worst, time.monotonic() - began)
+                time.sleep(0.02)
+
+
+def send(client: httpx.Client, hostile: Hostile) -> tuple[int, str]:
+    """Post one hostile request; a turn that is accepted is left once its answer begins (the
+    paced stub would stream for minutes)."""
+    if hostile.upload is not None:
+        files = {"file": ("chat.json", hostile.upload, "application/json")}
+        response = client.post(hostile.path, files=files)
+        return response.status_code, response.text[:300]
+    with client.stream("POST", hostile.path, data=hostile.form) as streamed:
+        start = next(streamed.iter_text(), "")
+        return streamed.status_code, start[:300]
+
+
+def blocking_reports(app: LiveApp) -> list[str]:
+    return [line for line in app.log().splitlines() if "event loop blocked" in line]
+
+
+def test_hostile_input_on_every_route_never_stalls_a_streaming_answer(
+    paced_ollama: str, app_factory: AppFactory
+) -> None:
+    app = app_factory(paced_ollama, **MONITORED)
+    slowest: dict[str, float] = {}
+    with Watch(app) as watch, app.browser(timeout=30) as client:
+        for hostile in hostile_requests():
+            began = time.monotonic()
+            status, start = send(client, hostile)
+            slowest[hostile.name] = time.monotonic() - began
+            assert status < 500, (hostile.name, start)
+    worst = sorted(slowest.items(), key=lambda item: item[1])[-3:]
+    assert watch.pieces > 100, "the answer stopped streaming"
+    assert watch.stream_gap < MAX_STALL_SECONDS, (watch.stream_gap, worst)
+    assert watch.health_worst < MAX_STALL_SECONDS, (watch.health_worst, worst)
+    assert blocking_reports(app) == []
+
+
+def test_the_issue_inputs_get_their_answer_or_message(
+    paced_ollama: str, app_factory: AppFactory
+) -> None:
+    """The two inputs of issue 17: a refusal for the unterminated string, and the saved Scala
+    block shown (as plain code once its highlighting runs out of time), nothing lost."""
+    app = app_factory(paced_ollama, **MONITORED)
+    scala = '```scala\n"' + "\\" * 41 + "\n```"
+    with app.browser() as client:
+        refused = client.post("/chat", data={"message": "hi", "history": '["' + '\\"' * 20_000})
+        shown = client.post("/conversation", data={"history": saved(scala)})
+    assert refused.status_code == 422
+    assert "hi" in refused.text  # the question comes back with the message
+    assert shown.status_code == 200
+    assert "\\" * 41 in shown.text
+    assert blocking_reports(app) == []
+
+
+def half_sent(port: int) -> socket.socket:
+    """A client that declares a 100 kB upload, sends its headers and ten bytes, then waits."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"POST /import HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000\r\n\r\n"
+        b"--x\r\nConte"
+    )
+    return sock
+
+
+def test_clients_that_stop_sending_are_dropped_and_probes_answered_meanwhile(
+    paced_ollama: str, app_factory: AppFactory
+) -> None:
+    """More half-sent bodies than the worker has public slots: the probe listener answers at
+    once while they are held, each is answered 408 within the body timeout, and then the public
+    port answers again."""
+    probe_port = free_port()
+    app = app_factory(
+        paced_ollama,
+        CODA_CONCURRENCY="16",  # 16 + 64 public slots
+        CODA_PROBE_PORT=str(probe_port),
+        CODA_BODY_TIMEOUT_SECONDS="2",
+        **MONITORED,
+    )
+    port = int(app.url.rsplit(":", 1)[1])
+    began = time.monotonic()
+    held = [half_sent(port) for _ in range(100)]
+    try:
+        for path in ("/healthz", "/readyz"):
+            probe = httpx.get(f"http://127.0.0.1:{probe_port}{path}", timeout=2)
+            assert probe.status_code in (200, 503)  # answered: the stub has no model list
+        assert httpx.get(f"http://127.0.0.1:{probe_port}/", timeout=2).status_code == 404
+        answers = []
+        for sock in held:
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+            answers.append(b"".join(chunks))
+        dropped_after = time.monotonic() - began
+    finally:
+        for sock in held:
+            sock.close()
+    assert all(answer.startswith(b"HTTP/1.1 408") for answer in answers), answers[0][:200]
+    # Two rounds of the body timeout (the last 20 wait for a slot), and slack for a busy machine.
+    assert dropped_after < 2 * 2 + 4
+    assert httpx.get(f"{app.url}/healthz", timeout=2).status_code == 200
+    assert blocking_reports(app) == []

@@ -1,0 +1,112 @@
+"""Requests shaped to be slow, for every route that reads posted text: the no-stall suite sends
+them beside a streaming answer, the fuzz suite and `benchmarks/request_cpu.py` reuse them.
+
+Each shape comes from a public bug report of a library coda uses, or is its generalisation: runs
+of escapes, quotes and backslashes (backtracking regular expressions, the JSON pre-check that
+restarted at every quote), unclosed Markdown constructs (markdown-it's quadratic scans), deep
+nesting, and a fenced block in every language Pygments knows (lexers that backtrack).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from pygments.lexers import get_all_lexers
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One request: a route, its form fields or one uploaded file, and what it is."""
+
+    name: str
+    path: str
+    form: dict[str, str] = field(default_factory=dict)
+    upload: bytes | None = None  # `/import`'s file
+
+
+# Bodies sized to the default 1 MB limit's order, but each under it with room for the form's keys.
+BIG = 200_000
+
+
+def lexer_names() -> list[str]:
+    """The first alias of every lexer Pygments ships (about 600)."""
+    return sorted({aliases[0] for _, aliases, _, _ in get_all_lexers() if aliases})
+
+
+def code_bodies() -> list[str]:
+    """Contents that made lexers backtrack: an unclosed string of backslashes, and its kin."""
+    return [
+        '"' + "\\" * 41,
+        "'" + "\\" * 41,
+        '"""' + '\\"' * 400,
+        "/*" + "*" * 2000,
+        "#" + "{" * 2000,
+        "<" * 2000,
+        "a" * 5000 + "!",
+        "0x" + "0" * 5000 + "g",
+        "(" * 3000,
+    ]
+
+
+def markdown_texts() -> list[str]:
+    """Answers that are slow for a Markdown renderer: each about 32,000 characters."""
+    n = 32_000
+    return [
+        "[" * n,
+        "[a](" * (n // 4),
+        "*_" * (n // 2),
+        "*a " * (n // 3),
+        "&#" * (n // 2),
+        "# x\n" * (n // 4),
+        "a\n" * (n // 2),
+        "|a|b|\n|-|-|\n" + "|x|y|\n" * (n // 6),
+        ">" * n,
+        "- " * (n // 2),
+        "```\n" * (n // 4),
+        "".join("  " * (i % 40) + "- item\n" for i in range(n // 50)),
+        "<" + "a" * n,
+        "\\" * n,
+    ]
+
+
+def saved(text: str, *, role: str = "assistant") -> str:
+    """`/conversation`'s history field: one question, then `text` as the saved answer."""
+    return json.dumps([{"role": "user", "content": "q"}, {"role": role, "content": text}])
+
+
+def hostile_requests(languages: list[str] | None = None) -> Iterator[Hostile]:
+    """Every shape, on every route that reads it; `languages`: the lexers to try (all)."""
+    quadratic_json = '["' + '\\"' * 20_000  # issue 17's input: an unterminated string of \"
+    for name, raw in {
+        "unterminated-escapes": quadratic_json,
+        "unterminated-escapes-big": '["' + '\\"' * BIG,
+        "quotes": '["' + '"' * BIG,
+        "backslashes": '["' + "\\" * BIG,
+        "brackets-deep": "[" * BIG,
+        "brackets-wide": "[]," * (BIG // 3) + "[]",
+        "many-messages": json.dumps([{"role": "user", "content": "x"}] * (BIG // 30)),
+    }.items():
+        yield Hostile(f"chat/{name}", "/chat", {"message": "hi", "history": raw})
+        yield Hostile(f"conversation/{name}", "/conversation", {"history": raw})
+        yield Hostile(f"import/{name}", "/import", upload=raw.encode())
+    for index, text in enumerate(markdown_texts()):
+        yield Hostile(f"conversation/markdown-{index}", "/conversation", {"history": saved(text)})
+        yield Hostile(f"chat/markdown-{index}", "/chat", {"message": text[:4000], "history": "[]"})
+        exported = {
+            "format": "coda.conversation",
+            "version": 1,
+            "turns": json.loads(saved(text)),
+        }
+        yield Hostile(f"import/markdown-{index}", "/import", upload=json.dumps(exported).encode())
+    bodies = code_bodies()
+    for index, language in enumerate(languages if languages is not None else lexer_names()):
+        body = bodies[index % len(bodies)]
+        fence = f"```{language}\n{body}\n```\n"
+        yield Hostile(f"conversation/lexer-{language}", "/conversation", {"history": saved(fence)})
+    yield Hostile(
+        "conversation/nested-fences",
+        "/conversation",
+        {"history": saved("".join("`" * (3 + i % 7) + 'scala\n"\\\\\\\n' for i in range(3000)))},
+    )
