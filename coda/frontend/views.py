@@ -15,6 +15,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from coda.config import LANGUAGES
+from coda.config.ranges import TEMPERATURE
 from coda.frontend import refusals
 from coda.frontend.admission import Refusal, current_gate
 from coda.frontend.bubbles import finished_bubble, left_out_notice, usage_line
@@ -69,6 +70,7 @@ def index() -> Response:
         presets=app_services.settings.presets,
         options=app_services.options,
         sign_out=app_services.settings.sign_out_link,
+        temperature_range=TEMPERATURE,
     )
 
 
@@ -93,7 +95,7 @@ def chat() -> Response:
             app_services.limits,
             app_services.models,
             presets=app_services.settings.presets,
-            continue_instruction=translate("continue.instruction", lang),
+            lang=lang,
         )
     except InputError as exc:
         request.environ[TURN_RECORD_KEY] = TurnRecord(

@@ -58,13 +58,8 @@ class Quotas:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
-        return cls(
-            answers_per_minute=settings.answers_per_minute,
-            answers_per_day=settings.answers_per_day,
-            tokens_per_day=settings.tokens_per_day,
-            streams_per_user=settings.streams_per_user,
-            streams_per_instance=settings.streams_per_instance,
-        )
+        """The limits of the same names in `settings`."""
+        return settings.build(cls)
 
     @property
     def any(self) -> bool:

@@ -63,11 +63,11 @@ def test_id_token_auth_targets_the_configured_audience_else_the_host() -> None:
 def test_the_app_builds_the_ollama_adapter_with_the_identity_token_auth(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    asked: list[str] = []
+    asked: list[tuple[str, str]] = []
     marker = httpx.BasicAuth("u", "p")
 
-    def fake_auth(audience: str) -> httpx.Auth:
-        asked.append(audience)
+    def fake_auth(audience: str, *, header: str = "Authorization") -> httpx.Auth:
+        asked.append((audience, header))
         return marker
 
     monkeypatch.setattr(bootstrap, "IdentityTokenAuth", fake_auth)
@@ -77,7 +77,7 @@ def test_the_app_builds_the_ollama_adapter_with_the_identity_token_auth(
 
     model = app.extensions["coda"].chat_model
     model.close()
-    assert asked == ["https://ollama.example"]
+    assert asked == [("https://ollama.example", "Authorization")]
     assert isinstance(model, OllamaChatModel)
 
 
