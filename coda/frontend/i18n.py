@@ -387,4 +387,4 @@ def pick_language(request: Request, default: str) -> str:
 
 def language() -> str:
     """The current request's language (see `pick_language`)."""
-    return pick_language(request, services().settings.default_language)
+    return pick_language(request, services().default_language)

@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
-from coda.infrastructure import body_limit, health, middleware, quotas, sign_in, upload_files
+from coda.infrastructure import body_limit, health, middleware, sign_in, upload_files
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
@@ -90,7 +90,6 @@ def create_app(
     app.extensions[EXTENSION_KEY] = services
     app.register_blueprint(blueprint)
     health.install(app, chat_model, services.models.allowed)
-    quotas.install(app, settings)
     middleware.install(app)
     if tracing is not None:
         tracing_part.install(app, tracing)

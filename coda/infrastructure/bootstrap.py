@@ -14,6 +14,7 @@ import httpx
 
 from coda.config import Settings
 from coda.frontend import Draining, ModelMenu, Pacing, Services
+from coda.infrastructure import quotas
 from coda.infrastructure.identity_token import SERVERLESS_AUTHORIZATION, IdentityTokenAuth
 from coda.llm import ChatModel, GenerationOptions, PromptLimits, ServerConfig
 from coda.llm.ollama import OllamaChatModel
@@ -85,11 +86,17 @@ def build_chat_model(
 def build_services(settings: Settings, chat_model: ChatModel) -> Services:
     """What the chat views use, all built here once."""
     return Services(
-        settings=settings,
         chat_model=chat_model,
         models=ModelMenu(settings.model, settings.allowed_models),
         options=generation_options(settings),
         limits=prompt_limits(settings),
         pacing=Pacing(settings.heartbeat_seconds, settings.loading_notice_seconds),
         draining=Draining(settings.shutdown_grace_seconds),
+        gate=quotas.build_gate(settings),
+        system_prompt=settings.system_prompt,
+        presets=settings.presets,
+        default_language=settings.default_language,
+        model_notice=settings.model_notice,
+        sign_out_link=settings.sign_out_link,
+        max_body_bytes=settings.max_body_bytes,
     )
