@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
+from coda.config.ranges import Range
+
 T = TypeVar("T")
 N = TypeVar("N", int, float)
 
@@ -47,6 +49,10 @@ class Reader:
             self.problems.append(f"{name}: {exc}" if secret else f"{name}: {exc} (got {raw!r})")
             self.failed.add(name)
             return default
+
+    def unset(self, name: str) -> bool:
+        """Whether `name` is unset or blank, so its default (or another variable) applies."""
+        return self._raw(name) is None
 
     def _raw(self, name: str) -> str | None:
         """The stripped value, or None when unset or blank (blank means the default)."""
@@ -128,6 +134,15 @@ def number(low: float, high: float) -> Callable[[str], float]:
 
 def integer(low: int, high: int) -> Callable[[str], int]:
     return _ranged(int, f"a whole number from {low} to {high}", low, high)
+
+
+def number_in(bounds: Range) -> Callable[[str], float]:
+    """A number within a range shared with other parts (`coda.config.ranges`)."""
+    return number(bounds.low, bounds.high)
+
+
+def integer_in(bounds: Range) -> Callable[[str], int]:
+    return integer(int(bounds.low), int(bounds.high))
 
 
 def _ranged(cast: Callable[[str], N], accepted: str, low: N, high: N) -> Callable[[str], N]:

@@ -18,8 +18,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from coda.config import ranges
+from coda.config.ranges import Range
+from coda.config.vocabulary import LANGUAGES
+
 SHIPPED_FILE = Path(__file__).with_name("presets.toml")
-LANGUAGES = ("ja", "en")
 FIELD_KINDS = ("choice", "text")
 MESSAGE = "message"  # the placeholder for what the user typed, in a preset's `message`
 
@@ -191,8 +194,8 @@ def _preset(item: object, index: int, problems: list[str]) -> Preset | None:
         system=system,
         message=message,
         fields=tuple(fields),
-        temperature=_optional_number(item, "temperature", 0, 2, where, problems),
-        max_tokens=_optional_whole(item, "max_tokens", 1, 32768, where, problems),
+        temperature=_optional_number(item, "temperature", ranges.TEMPERATURE, where, problems),
+        max_tokens=_optional_whole(item, "max_tokens", ranges.ANSWER_TOKENS, where, problems),
     )
 
 
@@ -228,7 +231,7 @@ def _field(item: object, where: str, problems: list[str]) -> PresetField | None:
         return None
     label = _labels(item.get("label"), f"{where}: label", problems)
     if kind == "text":
-        max_chars = _optional_whole(item, "max_chars", 1, MAX_TEXT_CHARS, where, problems)
+        max_chars = _optional_whole(item, "max_chars", Range(1, MAX_TEXT_CHARS), where, problems)
         if max_chars is None:
             problems.append(f"{where}: a text field needs max_chars")
         placeholder = item.get("placeholder")
@@ -237,7 +240,7 @@ def _field(item: object, where: str, problems: list[str]) -> PresetField | None:
             kind=kind,
             label=label,
             max_chars=max_chars or 1,
-            lines=_optional_whole(item, "lines", 1, 40, where, problems) or 3,
+            lines=_optional_whole(item, "lines", Range(1, 40), where, problems) or 3,
             placeholder=None
             if placeholder is None
             else _labels(placeholder, f"{where}: placeholder", problems),
@@ -310,8 +313,9 @@ def _placeholders(template: str, where: str, problems: list[str]) -> set[str]:
 
 
 def _optional_number(
-    item: Mapping[str, Any], key: str, low: float, high: float, where: str, problems: list[str]
+    item: Mapping[str, Any], key: str, bounds: Range, where: str, problems: list[str]
 ) -> float | None:
+    low, high = bounds.low, bounds.high
     value = item.get(key)
     if value is None:
         return None
@@ -322,8 +326,9 @@ def _optional_number(
 
 
 def _optional_whole(
-    item: Mapping[str, Any], key: str, low: int, high: int, where: str, problems: list[str]
+    item: Mapping[str, Any], key: str, bounds: Range, where: str, problems: list[str]
 ) -> int | None:
+    low, high = int(bounds.low), int(bounds.high)
     value = item.get(key)
     if value is None:
         return None

@@ -3,7 +3,8 @@
 from coda.frontend.draining import Draining
 from coda.frontend.posted_turn import ModelMenu
 from coda.frontend.services import EXTENSION_KEY, Pacing, Services, services
-from coda.frontend.views import TURN_RECORD_KEY, blueprint
+from coda.frontend.turn import TURN_RECORD_KEY
+from coda.frontend.views import blueprint
 
 __all__ = [
     "EXTENSION_KEY",

@@ -9,13 +9,10 @@ catalogue, in whichever language the page speaks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from flask import current_app
+from typing import Protocol
 
 from coda.frontend.i18n import translate
 
-GATE_KEY = "coda.gate"
 # Refusal reasons, each with its message `limit.<reason>` in the catalogue.
 REASONS = (
     "answers_per_minute",
@@ -70,12 +67,6 @@ class OpenGate:
 
     def admit(self, who: str) -> Ticket | Refusal:
         return OpenTicket()
-
-
-def current_gate() -> Gate:
-    """The app's gate; an app without one (built by hand) has no limits."""
-    gate: Any = current_app.extensions.get(GATE_KEY)
-    return gate if gate is not None else OpenGate()
 
 
 def wait_text(seconds: int, lang: str) -> str:

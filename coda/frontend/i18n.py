@@ -233,14 +233,6 @@ CATALOGUE: dict[str, dict[str, str]] = {
             "This conversation is long: its first {count} messages are no longer sent to the model."
         ),
     },
-    # Sent to the model (not shown) when the user asks it to go on with an answer cut short.
-    "continue.instruction": {
-        "ja": "前の回答が途中で切れました。繰り返さずに、切れたところから続きを書いてください。",
-        "en": (
-            "Your previous answer was cut off. Continue exactly "
-            "where it stopped, without repeating it."
-        ),
-    },
     "storage.full": {
         "ja": (
             "ブラウザーの保存領域がいっぱいのため、会話を保存できませんでした。"
@@ -405,4 +397,4 @@ def pick_language(request: Request, default: str) -> str:
 
 def language() -> str:
     """The current request's language (see `pick_language`)."""
-    return pick_language(request, services().settings.default_language)
+    return pick_language(request, services().default_language)

@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from coda.config.presets import Preset, Presets
+from coda.config.ranges import TEMPERATURE
+from coda.config.vocabulary import TURN_MODES
 from coda.frontend.input_error import InputError
 from coda.frontend.posted_json import clean_text
 
-# new: a question; edit: the last question rewritten (sent as written, replacing the last turn);
-# regenerate: the last question asked again; continue: the answer cut at the length limit, extended.
-MODES = ("new", "edit", "regenerate", "continue")
-TEMPERATURE_RANGE = (0.0, 2.0)
 FIELD_PREFIX = "field."
 SHOWN_VALUE_CHARS = 40  # the longest value an error message repeats back
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
@@ -68,8 +66,10 @@ def read_settings(form: Mapping[str, str], presets: Presets, max_tokens: int) ->
 
 def read_mode(form: Mapping[str, str]) -> str:
     mode = form.get("mode", "").strip() or "new"
-    if mode not in MODES:
-        raise InputError("bad_mode", f"mode {mode[:SHOWN_VALUE_CHARS]!r} is not one of {MODES}")
+    if mode not in TURN_MODES:
+        raise InputError(
+            "bad_mode", f"mode {mode[:SHOWN_VALUE_CHARS]!r} is not one of {TURN_MODES}"
+        )
     return mode
 
 
@@ -113,7 +113,7 @@ def read_temperature(form: Mapping[str, str], preset: Preset) -> float | None:
     raw = form.get("temperature", "").strip()
     if not raw:
         return preset.temperature
-    low, high = TEMPERATURE_RANGE
+    low, high = TEMPERATURE.low, TEMPERATURE.high
     try:
         value = float(raw)
     except ValueError:

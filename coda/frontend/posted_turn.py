@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from coda.config.presets import Presets, shipped_presets
+from coda.config.vocabulary import CONTINUE_INSTRUCTION, LANGUAGES
 from coda.frontend.input_error import InputError as InputError
 from coda.frontend.posted_json import clean_text as clean_text
 from coda.frontend.posted_json import json_depth as json_depth
@@ -34,10 +35,6 @@ CLIENT_ROLES = frozenset({Role.USER.value, Role.ASSISTANT.value})
 HISTORY_DEPTH = 2
 # Posted messages read between two pauses for the other greenlets (about 2 ms of work).
 MESSAGES_PER_STEP = 1024
-# What the model is asked when an answer stopped at the length limit and the user wants the rest.
-CONTINUE_INSTRUCTION = (
-    "Continue your previous answer exactly where it stopped, without repeating it."
-)
 
 # The longest model name an error message repeats back.
 SHOWN_NAME_CHARS = 100
@@ -92,11 +89,12 @@ def read_turn(
     models: ModelMenu,
     *,
     presets: Presets | None = None,
-    continue_instruction: str = CONTINUE_INSTRUCTION,
+    lang: str = LANGUAGES[0],
 ) -> PostedTurn:
     """The turn the browser posted, or an `InputError` saying which rule it breaks.
 
-    `system_prompt` is `CODA_SYSTEM_PROMPT`, for a preset that has none of its own.
+    `system_prompt` is `CODA_SYSTEM_PROMPT`, for a preset that has none of its own; `lang` the
+    page's language, which a continued answer is asked in.
     """
     model = choose_model(form.get("model", ""), models)
     settings = read_settings(form, presets or shipped_presets(), limits.max_tokens)
@@ -105,7 +103,7 @@ def read_turn(
     history = parse_history(read_json(form.get("history", ""), HISTORY_DEPTH), limits)
     system = settings.chosen.system_prompt(system_prompt)
     shown, question, history, answer_so_far = _question(
-        form, settings, history, limits, continue_instruction
+        form, settings, history, limits, CONTINUE_INSTRUCTION[lang]
     )
     if history_budget(system, question, limits) < 0:
         raise InputError(

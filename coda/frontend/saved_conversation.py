@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coda.config.presets import Presets
+from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
 from coda.frontend.input_error import InputError
 from coda.frontend.posted_json import MAX_COUNT, clean_text, read_count, read_json
 from coda.frontend.posted_settings import FIELD_PREFIX, read_settings
@@ -33,8 +34,6 @@ USAGE_KEYS = frozenset(
 SAVED_DEPTH = 3
 # An exported file: {turns: [{usage: {…}}], settings: {fields: {…}}}.
 IMPORT_DEPTH = 4
-EXPORT_FORMAT = "coda.conversation"
-EXPORT_VERSION = 1
 MAX_ERROR_CHARS = 2000
 MAX_TITLE_CHARS = 200
 MAX_NAME_CHARS = 200

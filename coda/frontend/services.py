@@ -1,15 +1,20 @@
-"""What the views get from the composition root, kept in `app.extensions["coda"]`."""
+"""What the views get from the composition root: one bundle, kept in `app.extensions["coda"]`,
+holding just what they use (never the whole `Settings`, which holds secrets they never read)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
-from coda.config import Settings
+from coda.config.presets import Presets
 from coda.frontend.draining import Draining
 from coda.frontend.posted_turn import ModelMenu
 from coda.llm import ChatModel, GenerationOptions, PromptLimits
+
+if TYPE_CHECKING:  # admission reads the catalogue, which reads these services
+    from coda.frontend.admission import Gate
 
 EXTENSION_KEY = "coda"
 
@@ -26,7 +31,6 @@ class Pacing:
 class Services:
     """Everything a chat view uses, built once by `create_app`; the views never build any of it."""
 
-    settings: Settings
     # The default model; a turn asks `chat_model.with_model(...)` for the one it chose.
     chat_model: ChatModel
     models: ModelMenu
@@ -34,6 +38,14 @@ class Services:
     limits: PromptLimits
     pacing: Pacing
     draining: Draining
+    # Whether a turn may start now (the limits); an open gate when none are set.
+    gate: Gate
+    system_prompt: str
+    presets: Presets
+    default_language: str
+    model_notice: str
+    sign_out_link: str
+    max_body_bytes: int
 
 
 def services() -> Services:

@@ -33,6 +33,8 @@ from coda.llm import ChatModel, GenerationOptions, LLMError, Usage
 
 logger = logging.getLogger(__name__)
 
+TURN_RECORD_KEY = "coda.turn"  # in the WSGI environ, where the access log finds it
+
 
 @dataclass
 class TurnRecord:

@@ -15,21 +15,21 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from coda.config import LANGUAGES
+from coda.config.ranges import TEMPERATURE
 from coda.frontend import refusals
-from coda.frontend.admission import Refusal, current_gate
+from coda.frontend.admission import Gate, Refusal, Ticket
 from coda.frontend.bubbles import finished_bubble, left_out_notice, usage_line
-from coda.frontend.i18n import LANG_COOKIE, error_message, language, translate
-from coda.frontend.posted_turn import InputError, clean_text, read_turn
-from coda.frontend.refusals import error_bubbles
+from coda.frontend.i18n import LANG_COOKIE, language, translate
+from coda.frontend.posted_turn import InputError, PostedTurn, read_turn
+from coda.frontend.refusals import Refused
 from coda.frontend.saved_conversation import read_import, read_saved_conversation
-from coda.frontend.services import services
+from coda.frontend.services import Services, services
 from coda.frontend.tasks import pause
-from coda.frontend.turn import TurnRecord, stream_turn
+from coda.frontend.turn import TURN_RECORD_KEY, TurnRecord, stream_turn
 from coda.frontend.visitors import current_visitor
 
 blueprint = Blueprint("chat", __name__)
 
-TURN_RECORD_KEY = "coda.turn"  # in the WSGI environ, where the access log finds it
 ONE_YEAR = 365 * 24 * 3600
 
 
@@ -65,11 +65,12 @@ def index() -> Response:
         "pages/chat.html",
         "partials/_messages.html",
         models=app_services.models,
-        model_notice=app_services.settings.model_notice,
+        model_notice=app_services.model_notice,
         limits=app_services.limits,
-        presets=app_services.settings.presets,
+        presets=app_services.presets,
         options=app_services.options,
-        sign_out=app_services.settings.sign_out_link,
+        sign_out=app_services.sign_out_link,
+        temperature_range=TEMPERATURE,
     )
 
 
@@ -84,37 +85,53 @@ def choose_language(code: str) -> BaseResponse:
 
 @blueprint.post("/chat")
 def chat() -> Response:
-    """One turn: validate everything first, then stream the answer as Server-Sent Events."""
+    """One turn: read it, admit it, stream the answer as Server-Sent Events. A turn refused on
+    the way (its input, a limit) is a `Refused`, answered by `refusals.answer`."""
     app_services = services()
-    lang = language()
+    turn = _read_turn(app_services)
+    ticket = _admit(turn, app_services.gate)
+    return _stream(turn, ticket, app_services)
+
+
+def _read_turn(app_services: Services) -> PostedTurn:
+    """The posted turn, or refused with the rule it breaks; the model server is asked nothing."""
     try:
-        turn = read_turn(
+        return read_turn(
             request.form,
-            app_services.settings.system_prompt,
+            app_services.system_prompt,
             app_services.limits,
             app_services.models,
-            presets=app_services.settings.presets,
-            continue_instruction=translate("continue.instruction", lang),
+            presets=app_services.presets,
+            lang=language(),
         )
     except InputError as exc:
-        request.environ[TURN_RECORD_KEY] = TurnRecord(
-            outcome="error", error_kind=exc.kind, error_detail=exc.detail
-        )
-        text = error_message(exc.kind, exc.params, lang)
         # The question is shown back with the refusal, unless it is the problem: the browser keeps
         # it in the message box either way, and a huge one is not worth sending back.
         asked = request.form.get("message", "").strip()
         shown = asked if len(asked) <= app_services.limits.max_message_chars else ""
-        return error_bubbles(text, 422, user_text=clean_text(shown))
+        raise Refused.input(exc, user_text=shown) from None
+
+
+def _admit(turn: PostedTurn, gate: Gate) -> Ticket:
+    """A place for the turn within the limits, or refused saying which and when to send again."""
     visitor = current_visitor()
-    ticket = current_gate().admit(visitor.pseudonym if visitor else "")
-    if isinstance(ticket, Refusal):  # the model server is asked nothing
-        request.environ[TURN_RECORD_KEY] = TurnRecord(
+    ticket = gate.admit(visitor.pseudonym if visitor else "")
+    if isinstance(ticket, Refusal):
+        record = TurnRecord(
             outcome="refused", error_kind=ticket.reason, error_detail=ticket.detail or None
         )
-        refused = error_bubbles(ticket.message(lang), ticket.status, user_text=turn.message)
-        refused.headers["Retry-After"] = str(ticket.retry_after)
-        return refused
+        raise Refused(
+            ticket.message(language()),
+            ticket.status,
+            user_text=turn.message,
+            record=record,
+            retry_after=ticket.retry_after,
+        )
+    return ticket
+
+
+def _stream(turn: PostedTurn, ticket: Ticket, app_services: Services) -> Response:
+    """The answer as events; the ticket is given back whenever the stream closes."""
     model = app_services.chat_model.with_model(turn.model)
     record = TurnRecord(model=model.model, preset=turn.preset, mode=turn.mode)
     record.left_out = turn.left_out or None
@@ -124,7 +141,7 @@ def chat() -> Response:
             model,
             turn,
             turn.options(app_services.options),
-            lang=lang,
+            lang=language(),
             record=record,
             pacing=app_services.pacing,
             draining=app_services.draining,
@@ -155,7 +172,7 @@ def conversation() -> Response:
     try:
         saved = read_saved_conversation(request.form, services().limits)
     except InputError:
-        return error_bubbles(translate("error.restore", lang), 422)
+        raise Refused(translate("error.restore", lang), 422) from None
     bubbles = []
     for turn in saved.turns:
         bubbles.append(
@@ -181,7 +198,6 @@ def import_conversation() -> Response:
     """Check an exported conversation file with the same limits as history, for the browser to
     keep; anything that is not one is refused with a message."""
     app_services = services()
-    lang = language()
     upload = request.files.get("file")
     try:
         if upload is None:
@@ -191,18 +207,10 @@ def import_conversation() -> Response:
         except UnicodeDecodeError:
             raise InputError("not_a_conversation", "the file is not UTF-8 text") from None
         imported = read_import(
-            text,
-            app_services.limits,
-            app_services.settings.presets,
-            app_services.models.allowed,
+            text, app_services.limits, app_services.presets, app_services.models.allowed
         )
     except InputError as exc:
-        request.environ[TURN_RECORD_KEY] = TurnRecord(
-            outcome="error", error_kind=exc.kind, error_detail=exc.detail
-        )
-        refusal = error_message(exc.kind, exc.params, lang)
-        html = render_template("partials/_imported.html", error=refusal)
-        return current_app.make_response((html, 422))
+        raise Refused.input(exc, shown="import") from None
     html = render_template("partials/_imported.html", conversation=imported)
     return current_app.make_response(html)
 

@@ -14,14 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
 from coda.frontend.markdown import prepare_highlighting
-from coda.infrastructure import (
-    health,
-    middleware,
-    quotas,
-    request_body,
-    sign_in,
-    upload_files,
-)
+from coda.infrastructure import health, middleware, request_body, sign_in, upload_files
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
@@ -99,7 +92,6 @@ def create_app(
     app.extensions[EXTENSION_KEY] = services
     app.register_blueprint(blueprint)
     health.install(app, chat_model, services.models.allowed, settings.probe_port)
-    quotas.install(app, settings)
     middleware.install(app)
     if tracing is not None:
         tracing_part.install(app, tracing)

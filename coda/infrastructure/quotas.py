@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import redis
-from flask import Flask
 from limits import RateLimitItem, RateLimitItemPerDay, RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from coda.config import Settings
-from coda.frontend.admission import GATE_KEY, OpenGate, Refusal, Ticket
+from coda.frontend.admission import Gate, OpenGate, Refusal, Ticket
 from coda.infrastructure.stream_counts import LocalStreamCounts, RedisStreamCounts, StreamCounts
 
 logger = logging.getLogger(__name__)
@@ -58,13 +57,8 @@ class Quotas:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Quotas:
-        return cls(
-            answers_per_minute=settings.answers_per_minute,
-            answers_per_day=settings.answers_per_day,
-            tokens_per_day=settings.tokens_per_day,
-            streams_per_user=settings.streams_per_user,
-            streams_per_instance=settings.streams_per_instance,
-        )
+        """The limits of the same names in `settings`."""
+        return settings.build(cls)
 
     @property
     def any(self) -> bool:
@@ -200,13 +194,12 @@ class QuotaGate:
         return Refusal(reason, wait, item.amount)
 
 
-def install(app: Flask, settings: Settings) -> None:
-    """Give the app its gate, and say at start-up what it counts and where."""
+def build_gate(settings: Settings) -> Gate:
+    """The app's gate, saying at start-up what it counts and where."""
     quotas = Quotas.from_settings(settings)
     if not quotas.any:
         logger.info("limits: none (CODA_ANSWERS_PER_MINUTE and the others are 0)")
-        app.extensions[GATE_KEY] = OpenGate()
-        return
+        return OpenGate()
     lease = settings.total_timeout + settings.shutdown_grace_seconds + LEASE_MARGIN_SECONDS
     gate = QuotaGate(quotas, settings.limits_storage, lease_seconds=lease)
     where = _without_password(settings.limits_storage)
@@ -218,7 +211,7 @@ def install(app: Flask, settings: Settings) -> None:
         reachable = False
     if not reachable:
         logger.warning("limits: %s does not answer yet; turns are refused until it does", where)
-    app.extensions[GATE_KEY] = gate
+    return gate
 
 
 def _without_password(url: str) -> str:

@@ -16,6 +16,7 @@ from coda.infrastructure.identity_token import IdentityTokenAuth
 from coda.llm import GenerationOptions, PromptLimits, ServerConfig
 from coda.llm.ollama import OllamaChatModel
 from coda.llm.openai import OpenAIChatModel
+from tests.support.stub_model import StubModel
 
 SETTINGS = Settings(model="stub:1", log_format="text", secret_key="k")
 AUDIENCE = "https://ollama-abc123-an.a.run.app"
@@ -63,11 +64,11 @@ def test_id_token_auth_targets_the_configured_audience_else_the_host() -> None:
 def test_the_app_builds_the_ollama_adapter_with_the_identity_token_auth(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    asked: list[str] = []
+    asked: list[tuple[str, str]] = []
     marker = httpx.BasicAuth("u", "p")
 
-    def fake_auth(audience: str) -> httpx.Auth:
-        asked.append(audience)
+    def fake_auth(audience: str, *, header: str = "Authorization") -> httpx.Auth:
+        asked.append((audience, header))
         return marker
 
     monkeypatch.setattr(bootstrap, "IdentityTokenAuth", fake_auth)
@@ -77,7 +78,7 @@ def test_the_app_builds_the_ollama_adapter_with_the_identity_token_auth(
 
     model = app.extensions["coda"].chat_model
     model.close()
-    assert asked == ["https://ollama.example"]
+    assert asked == [("https://ollama.example", "Authorization")]
     assert isinstance(model, OllamaChatModel)
 
 
@@ -117,3 +118,19 @@ def test_the_openai_client_is_loaded_only_for_the_openai_provider() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert out.stdout.strip().splitlines()[-1] == "False"  # after the start-up log lines
+
+
+def test_the_views_bundle_holds_what_they_use_and_no_secret() -> None:
+    settings = replace(
+        SETTINGS,
+        provider="openai",
+        openai_base_url="http://vllm.example/v1",
+        openai_api_key="sk-never-in-the-bundle",
+        model_notice="small",
+    )
+    bundle = bootstrap.build_services(settings, StubModel())
+
+    assert not any(isinstance(value, Settings) for value in vars(bundle).values())
+    assert "sk-never-in-the-bundle" not in repr(vars(bundle))
+    assert bundle.model_notice == "small"
+    assert bundle.options == bootstrap.generation_options(settings)
