@@ -76,10 +76,13 @@ def _innermost() -> _Budget | None:
 
 
 def _on_alarm(_signum: int, _frame: FrameType | None) -> None:
-    """Raise in whatever is computing, if the innermost open budget is due."""
-    budget = _innermost()
-    if budget is not None and time.monotonic() >= budget.deadline - 0.0005:
-        raise OverBudget(budget)
+    """Raise in whatever is computing for the outermost open budget that is due (an inner budget
+    cut short by its outer one ends the outer work, not just the inner)."""
+    _innermost()  # drops closed budgets
+    now = time.monotonic()
+    for budget in _open:
+        if now >= budget.deadline - 0.0005:
+            raise OverBudget(budget)
     _arm()  # a stale alarm (its budget closed meanwhile): wait for the one now due, if any
 
 
