@@ -6,8 +6,8 @@ worker for that second (issue 17: a highlighter and a JSON pre-check did it for 
 answer streams from the paced wire-format stub of Ollama (the model's speed is not the subject;
 a real model on two cores would be the bottleneck), and meanwhile every shape of
 `tests/support/adversarial.py` is posted to its route. The answer's largest gap between two
-pieces (beyond the stub's own 10 ms) and `/healthz`'s slowest answer must stay under 100 ms, and gevent's monitor
-(`CODA_BLOCKING_REPORT_MS`) must have reported nothing.
+pieces (beyond the stub's own 10 ms) and `/healthz`'s slowest answer must stay under 100 ms,
+and gevent's monitor (`CODA_BLOCKING_REPORT_MS`) must have reported nothing.
 """
 
 from __future__ import annotations
