@@ -63,9 +63,10 @@ fuzz: venv ## the fuzz suite, with new requests each run and many more of them (
 	CODA_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 LADDER_ARGS ?= --compare gthread
-bench: venv ## the web tier measured: overhead over a real Ollama, then the concurrency ladder
+bench: venv ## the web tier measured: overhead over a real Ollama, the concurrency ladder, CPU per request
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m benchmarks.web_overhead $(BENCH_ARGS)
 	$(PY) -m benchmarks.serving_ladder $(LADDER_ARGS)
+	$(PY) -m benchmarks.request_cpu
 
 run: venv ## serve coda on http://localhost:8080 with a local Ollama and model
 	@scripts/run-local.sh

@@ -16,6 +16,7 @@ blocking greenlet lets go.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -53,4 +54,6 @@ def start(threshold_ms: int, on_report: Callable[[], None] | None = None) -> Non
         hub.loop.run_callback_threadsafe(report)
 
     events.subscribers.append(on_event)
-    hub.start_periodic_monitoring_thread()
+    with warnings.catch_warnings():  # "install psutil" to watch memory too: not what this is for
+        warnings.simplefilter("ignore")
+        hub.start_periodic_monitoring_thread()

@@ -1,6 +1,10 @@
 """Generated requests against every route, in-process, with a stub of the port as the model (this
 is about our input handling, not the model): never a 5xx, never a traceback, the security headers
-on every answer, and nothing invalid ever reaches the model.
+on every answer, nothing invalid ever reaches the model, and no request holds the event loop.
+
+Each request runs in a greenlet of its own under gevent's monitor thread (`MAX_BLOCKING_SECONDS`),
+as it would in gunicorn's gevent worker: a request that computes that long without yielding is
+reported with its stack, and the example fails.
 
 `make test` runs 1,000 derandomized requests per test (the `ci` profile); `make fuzz` runs many
 more, new ones each time (`long`).
@@ -10,11 +14,16 @@ from __future__ import annotations
 
 import io
 import itertools
+import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
+import gevent
 import pytest
 from flask.testing import FlaskClient
+from gevent import events
+from gevent._monitor import MonitorWarning
 from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
@@ -41,6 +50,10 @@ SETTINGS = replace(
 HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy", "X-Request-ID")
 
 
+MAX_BLOCKING_SECONDS = 0.1
+REQUEST_GREENLETS: set[object] = set()  # the greenlets running a request now
+
+
 @dataclass
 class Site:
     client: FlaskClient
@@ -48,15 +61,48 @@ class Site:
     token: str
     settings: Settings
     system_prompts: set[str]
+    blocked: list[str]
 
 
 @pytest.fixture(scope="module")
-def site() -> Iterator[Site]:
+def blocking_reports(app_site: Site) -> Iterator[list[str]]:
+    """gevent's monitor thread, watching the greenlets that run requests (`REQUEST_GREENLETS`);
+    what it reports of them, each a stack."""
+    reports: list[str] = []
+
+    def on_event(event: object) -> None:
+        if isinstance(event, events.EventLoopBlocked) and event.greenlet in REQUEST_GREENLETS:
+            reports.append("\n".join(str(line) for line in event.info))
+
+    gevent.config.max_blocking_time = MAX_BLOCKING_SECONDS
+    gevent.config.print_blocking_reports = False
+    gevent.config.monitor_thread = True
+    events.subscribers.append(on_event)
+    with warnings.catch_warnings():  # it would also watch memory, with psutil: not wanted here
+        warnings.simplefilter("ignore", MonitorWarning)
+        monitor = gevent.get_hub().start_periodic_monitoring_thread()
+    try:
+        yield reports
+    finally:
+        events.subscribers.remove(on_event)
+        monitor.kill()
+
+
+@pytest.fixture(scope="module")
+def app_site() -> Site:
     model = StubModel(texts=["ok"])
     app = create_app(SETTINGS, chat_model=model)
-    with app.test_client() as client:
-        token = csrf_token(client.get("/").get_data(as_text=True))
-        yield Site(client, model, token, SETTINGS, system_prompts(SETTINGS))
+    # No `with`: each request pushes and pops its own contexts, in its own greenlet.
+    client = app.test_client()
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    return Site(client, model, token, SETTINGS, system_prompts(SETTINGS), [])
+
+
+@pytest.fixture(scope="module")
+def site(app_site: Site, blocking_reports: list[str]) -> Site:
+    """The app, and the monitor started after it (creating the app stops a monitor started
+    before: found by `test_the_monitor_reports_a_request_that_holds_the_loop`)."""
+    return replace(app_site, blocked=blocking_reports)
 
 
 def send(site: Site, request: Request) -> TestResponse:
@@ -121,11 +167,28 @@ def assert_valid_prompt(prompt: list[Message], site: Site) -> None:
     assert prompt[-1].content.strip() == prompt[-1].content != ""
 
 
+def monitored(site: Site, request: Request) -> tuple[TestResponse, bytes]:
+    """`send` and the whole body read, in a greenlet the monitor watches."""
+
+    def run() -> tuple[TestResponse, bytes]:
+        response = send(site, request)
+        body = response.get_data()  # the whole stream, for /chat
+        response.close()  # a static file's, too
+        return response, body
+
+    greenlet = gevent.Greenlet(run)
+    REQUEST_GREENLETS.add(greenlet)
+    try:
+        greenlet.start()
+        return greenlet.get()
+    finally:
+        REQUEST_GREENLETS.discard(greenlet)
+
+
 def check(site: Site, request: Request) -> None:
     before = len(site.model.received)
-    response = send(site, request)
-    body = response.get_data()  # the whole stream, for /chat
-    response.close()  # a static file's, too
+    response, body = monitored(site, request)
+    assert site.blocked == [], site.blocked[0]
     assert response.status_code < 500, (response.status_code, body[:300])
     assert b"Traceback (most recent call last)" not in body
     for header in HEADERS:
@@ -155,3 +218,21 @@ def test_importing_a_conversation_never_fails(site: Site, request: Request) -> N
 @given(request_to(ANY_PATH))
 def test_every_other_route_never_fails(site: Site, request: Request) -> None:
     check(site, request)
+
+
+def test_the_monitor_reports_a_request_that_holds_the_loop(blocking_reports: list[str]) -> None:
+    """The check above can fail: a greenlet computing for 0.35 s without yielding is reported."""
+
+    def hold() -> None:
+        end = time.monotonic() + 3.5 * MAX_BLOCKING_SECONDS
+        while time.monotonic() < end:
+            pass
+
+    greenlet = gevent.Greenlet(hold)
+    REQUEST_GREENLETS.add(greenlet)
+    greenlet.start()
+    greenlet.get()
+    REQUEST_GREENLETS.discard(greenlet)
+    assert blocking_reports
+    assert "hold" in blocking_reports[-1]
+    blocking_reports.clear()

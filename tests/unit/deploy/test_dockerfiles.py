@@ -76,6 +76,9 @@ def test_dockerfile_web_runs_gunicorn_as_pid_1_as_a_non_root_user() -> None:
     assert cmd[0] == "gunicorn"
     healthcheck = next(args for keyword, args in instructions if keyword == "HEALTHCHECK")
     assert "/healthz" in healthcheck
+    assert "CODA_PROBE_PORT" in healthcheck  # the listener slow clients cannot fill
+    env = " ".join(args for keyword, args in instructions if keyword == "ENV")
+    assert "CODA_PROBE_PORT=8081" in env
     installs = " ".join(args for keyword, args in instructions if keyword == "RUN")
     assert "-r requirements.lock" in installs
     assert "[dev]" not in installs
