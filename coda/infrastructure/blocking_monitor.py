@@ -23,10 +23,11 @@ from typing import Any
 logger = logging.getLogger("coda.blocking")
 
 
-def start(threshold_ms: int, on_report: Callable[[], None] | None = None) -> None:
+def start(threshold_ms: int, on_report: Callable[[], None] | None = None) -> Callable[[], None]:
     """Watch this process's event loop; a report after `threshold_ms` of no switching.
 
-    `on_report` is called (in the event loop) once per report: the metrics counter.
+    `on_report` is called (in the event loop) once per report: the metrics counter. Returns the
+    function that stops watching.
     """
     import gevent
     from gevent import events
@@ -54,6 +55,16 @@ def start(threshold_ms: int, on_report: Callable[[], None] | None = None) -> Non
         hub.loop.run_callback_threadsafe(report)
 
     events.subscribers.append(on_event)
+    # The monitor stops for good at its first look if the hub has not run yet (a greenlet that
+    # never started counts as false): let it run once first.
+    gevent.sleep(0)
     with warnings.catch_warnings():  # "install psutil" to watch memory too: not what this is for
         warnings.simplefilter("ignore")
-        hub.start_periodic_monitoring_thread()
+        monitor = hub.start_periodic_monitoring_thread()
+
+    def stop() -> None:
+        events.subscribers.remove(on_event)
+        monitor.kill()
+        hub.periodic_monitoring_thread = None
+
+    return stop

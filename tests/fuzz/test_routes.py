@@ -65,7 +65,7 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def blocking_reports(app_site: Site) -> Iterator[list[str]]:
+def blocking_reports() -> Iterator[list[str]]:
     """gevent's monitor thread, watching the greenlets that run requests (`REQUEST_GREENLETS`);
     what it reports of them, each a stack."""
     reports: list[str] = []
@@ -78,14 +78,19 @@ def blocking_reports(app_site: Site) -> Iterator[list[str]]:
     gevent.config.print_blocking_reports = False
     gevent.config.monitor_thread = True
     events.subscribers.append(on_event)
+    # The monitor stops for good at its first look if the hub has not run yet (a greenlet that
+    # never started counts as false): let it run once first.
+    gevent.sleep(0)
+    hub = gevent.get_hub()
     with warnings.catch_warnings():  # it would also watch memory, with psutil: not wanted here
         warnings.simplefilter("ignore", MonitorWarning)
-        monitor = gevent.get_hub().start_periodic_monitoring_thread()
+        monitor = hub.start_periodic_monitoring_thread()
     try:
         yield reports
     finally:
         events.subscribers.remove(on_event)
         monitor.kill()
+        hub.periodic_monitoring_thread = None
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +105,7 @@ def app_site() -> Site:
 
 @pytest.fixture(scope="module")
 def site(app_site: Site, blocking_reports: list[str]) -> Site:
-    """The app, and the monitor started after it (creating the app stops a monitor started
-    before: found by `test_the_monitor_reports_a_request_that_holds_the_loop`)."""
+    """The app, with what the monitor reported."""
     return replace(app_site, blocked=blocking_reports)
 
 
