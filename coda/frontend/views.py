@@ -19,6 +19,7 @@ from coda.frontend import refusals
 from coda.frontend.admission import Refusal, current_gate
 from coda.frontend.bubbles import finished_bubble, left_out_notice, usage_line
 from coda.frontend.i18n import LANG_COOKIE, error_message, language, translate
+from coda.frontend.page_data import page_data
 from coda.frontend.posted_turn import InputError, clean_text, read_turn
 from coda.frontend.refusals import error_bubbles
 from coda.frontend.saved_conversation import read_import, read_saved_conversation
@@ -69,6 +70,7 @@ def index() -> Response:
         presets=app_services.settings.presets,
         options=app_services.options,
         sign_out=app_services.settings.sign_out_link,
+        page_data=page_data(app_services.limits, language()),
     )
 
 
