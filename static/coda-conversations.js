@@ -6,7 +6,7 @@
   "use strict";
   const aside = document.getElementById("conversations");
   if (!aside) return;
-  const { store } = window.coda;
+  const { store, data, text } = window.coda;
   const list = document.getElementById("conversation-list");
   const empty = document.getElementById("conversation-empty");
   const search = document.getElementById("search");
@@ -27,7 +27,7 @@
     if (record.title) return record.title;
     const first = record.turns?.find((turn) => turn.role === "user" && turn.content);
     const line = first ? first.content.trim().split("\n")[0] : "";
-    return line ? line.slice(0, TITLE_CHARS) : aside.dataset.textUntitled;
+    return line ? line.slice(0, TITLE_CHARS) : text("untitled");
   }
 
   function matches(record, words) {
@@ -50,7 +50,7 @@
     const shown = records.filter((record) => matches(record, words));
     list.replaceChildren(...shown.map(item));
     empty.hidden = shown.length > 0;
-    empty.textContent = records.length ? aside.dataset.textNoMatches : aside.dataset.textEmpty;
+    empty.textContent = records.length ? text("no_matches") : text("no_conversations");
   }
 
   function item(record) {
@@ -110,7 +110,7 @@
     await store.remove(record.id);
     if (deleted) clearTimeout(deleted.timer);
     deleted = { record: saved, timer: setTimeout(hideToast, UNDO_MS) };
-    toastText.textContent = aside.dataset.textDeleted.replace("{title}", titleOf(saved));
+    toastText.textContent = text("deleted").replace("{title}", titleOf(saved));
     toast.hidden = false;
     undoButton.focus();
     await refresh();
@@ -170,6 +170,7 @@
     return `coda-${day}-${slug}.${extension}`;
   }
 
+  // A turn as the server reads it back (`/conversation`, `/import`): what it said and how it ended.
   function savedTurn(turn) {
     const kept = { role: turn.role, content: turn.content || "", state: turn.state || "done" };
     if (turn.error) kept.error = turn.error;
@@ -178,21 +179,21 @@
   }
 
   function exportJSON(record) {
-    const data = {
-      format: "coda.conversation",
-      version: 1,
+    const file = {
+      format: data.export.format,
+      version: data.export.version,
       title: titleOf(record),
       created: new Date(record.created || Date.now()).toISOString(),
       turns: (record.turns || []).map(savedTurn),
       settings: record.settings || {},
     };
-    download(fileName(record, "json"), "application/json", `${JSON.stringify(data, null, 2)}\n`);
+    download(fileName(record, "json"), "application/json", `${JSON.stringify(file, null, 2)}\n`);
   }
 
   function exportMarkdown(record) {
     const parts = [`# ${titleOf(record)}`];
     for (const turn of record.turns || []) {
-      const who = turn.role === "user" ? aside.dataset.textYou : aside.dataset.textAssistant;
+      const who = turn.role === "user" ? text("you") : text("assistant");
       parts.push(`## ${who}`, turn.content || "");
       if (turn.error) parts.push(`> ${turn.error}`);
     }
@@ -206,15 +207,15 @@
     if (!raw) return;
     delete result.dataset.conversation;
     importFile.value = "";
-    const data = JSON.parse(raw);
+    const checked = JSON.parse(raw);
     const now = Date.now();
     const record = {
       id: store.newId(),
-      title: data.title || "",
+      title: checked.title || "",
       created: now,
       updated: now,
-      turns: data.turns.map((turn) => ({ ...turn, id: store.newId() })),
-      settings: data.settings || {},
+      turns: checked.turns.map((turn) => ({ ...turn, id: store.newId() })),
+      settings: checked.settings || {},
     };
     try {
       await store.put(record);
@@ -229,6 +230,7 @@
   window.coda.conversations = {
     refresh,
     titleOf,
+    savedTurn,
     exportJSON,
     exportMarkdown,
     setCurrent(id) {

@@ -27,9 +27,24 @@ class Bubble:
     error: str = ""
     status: str = ""
     meta: str = ""
+    # What a finished answer offers to ask besides regenerating: `continue` when it stopped at the
+    # length limit. The page shows the button the last answer offers; it does not decide.
+    offers: tuple[str, ...] = ()
 
 
-def usage_line(usage: Usage, lang: str) -> str:
+class UsageLine(str):
+    """The line under an answer, which knows whether it says the answer was cut at the length
+    limit (`cut`), the one thing that lets an answer be continued."""
+
+    cut: bool
+
+    def __new__(cls, text: str, *, cut: bool) -> UsageLine:
+        line = super().__new__(cls, text)
+        line.cut = cut
+        return line
+
+
+def usage_line(usage: Usage, lang: str) -> UsageLine:
     """`model · tokens in · tokens out · tokens/s (whose figure)`, noting an answer cut at the
     length limit. The model is the one that answered, as the server named it."""
     speed = usage.tokens_per_second
@@ -42,21 +57,37 @@ def usage_line(usage: Usage, lang: str) -> str:
         tps="–" if speed is None else f"{speed:.1f}",
         source="" if speed is None else translate(f"speed.{usage.speed_source.value}", lang),
     )
-    if usage.done_reason == "length":
+    cut = usage.done_reason == "length"
+    if cut:
         line += " " + translate("meta_cut", lang)
-    return line
+    return UsageLine(line, cut=cut)
 
 
 def finished_bubble(
     *, role: str, text: str, state: str, lang: str, id: str = "", error: str = "", meta: str = ""
 ) -> Bubble:
-    """A message at rest: the user's as typed, the assistant's as sanitized Markdown."""
+    """A message at rest: the user's as typed, the assistant's as sanitized Markdown.
+
+    An answer whose `meta` (its `usage_line`) says it was cut, and that has text to extend, offers
+    `continue`, as `posted_turn` accepts it.
+    """
     if role == "user":
         body = escape(text)
     else:
         body = render_markdown(text, copy_label=translate("copy", lang))
     status = translate(state, lang) if state in STATUS_STATES else ""
-    return Bubble(role=role, body=body, state=state, id=id, error=error, status=status, meta=meta)
+    cut = isinstance(meta, UsageLine) and meta.cut and bool(text.strip())
+    offers = ("continue",) if role == "assistant" and cut else ()
+    return Bubble(
+        role=role,
+        body=body,
+        state=state,
+        id=id,
+        error=error,
+        status=status,
+        meta=str(meta),
+        offers=offers,
+    )
 
 
 class TurnPartials:

@@ -1,8 +1,17 @@
-"""Every string a person reads, in Japanese and English, and how a request picks its language."""
+"""Every string a person reads, in Japanese and English, and how a request picks its language.
+
+The strings are data: `strings.toml` beside this module, both languages on one line per key, read
+and checked whole when this module is imported (that is, at start), so a broken entry stops
+start-up with every problem named instead of showing a blank in one language.
+"""
 
 from __future__ import annotations
 
+import string
+import tomllib
+import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Request, request
@@ -11,342 +20,61 @@ from coda.config import LANGUAGES
 from coda.frontend.services import services
 
 LANG_COOKIE = "coda_lang"
+STRINGS_FILE = Path(__file__).with_name("strings.toml")
+# What a key the catalogue lacks shows in production: a general "no answer could be made".
+FALLBACK_KEY = "error.llm_error"
 
-CATALOGUE: dict[str, dict[str, str]] = {
-    "title": {"ja": "coda — 日本語チャット", "en": "coda — Japanese chat"},
-    "tagline": {
-        "ja": "自前のサーバーで動く日本語モデルと話せます。",
-        "en": "Talk with a Japanese language model running on our own server.",
-    },
-    "welcome": {
-        "ja": "何でも聞いてください。会話はこのブラウザーにだけ保存されます。",
-        "en": "Ask anything. The conversation is kept in this browser only.",
-    },
-    "message_label": {"ja": "メッセージ", "en": "Message"},
-    "placeholder": {"ja": "メッセージを入力…", "en": "Type a message…"},
-    "hint": {
-        "ja": "Enter で送信、Shift+Enter で改行、Esc で停止",
-        "en": "Enter sends, Shift+Enter adds a line, Esc stops",
-    },
-    "send": {"ja": "送信", "en": "Send"},
-    "stop": {"ja": "停止", "en": "Stop"},
-    "new_chat": {"ja": "新しいチャット", "en": "New chat"},
-    "copy": {"ja": "コピー", "en": "Copy"},
-    "copied": {"ja": "コピーしました", "en": "Copied"},
-    "language": {"ja": "言語", "en": "Language"},
-    "you": {"ja": "あなた", "en": "You"},
-    "assistant": {"ja": "アシスタント", "en": "Assistant"},
-    "model_footer": {"ja": "モデル: {model}", "en": "Model: {model}"},
-    "model_label": {"ja": "モデル", "en": "Model"},
-    "meta": {
-        "ja": (
-            "{model} · 入力 {prompt} トークン · 出力 {completion} トークン"
-            " · {tps} トークン/秒{source}"
-        ),
-        "en": "{model} · {prompt} tokens in · {completion} tokens out · {tps} tokens/s{source}",
-    },
-    # Whose clock the speed comes from (coda.llm.SpeedSource).
-    "speed.server": {"ja": "（サーバー計測）", "en": " (server's figure)"},
-    "speed.measured": {"ja": "（coda 計測）", "en": " (measured by coda)"},
-    "meta_cut": {
-        "ja": "（長さの上限で打ち切り）",
-        "en": "(cut at the length limit)",
-    },
-    "loading": {
-        "ja": "モデルを読み込み中か、ほかの回答を処理中です。少々お待ちください…",
-        "en": "The model is loading or busy with other answers. Please wait…",
-    },
-    "empty_answer": {
-        "ja": "モデルが空の回答を返しました。質問を言い換えてもう一度お試しください。",
-        "en": "The model gave an empty answer. Please rephrase and try again.",
-    },
-    "stopped": {"ja": "停止しました。", "en": "Stopped."},
-    "connection_lost": {
-        "ja": "接続が切れ、回答が途中で終わりました。もう一度送信してください。",
-        "en": "The connection dropped and the answer is incomplete. Please send it again.",
-    },
-    "error.unavailable": {
-        "ja": "モデルのサーバーに接続できません。しばらくしてからもう一度お試しください。",
-        "en": "The model server cannot be reached. Please try again in a moment.",
-    },
-    "error.busy": {
-        "ja": "モデルが混み合っています。少し待ってからもう一度送信してください。",
-        "en": "The model is busy. Please wait a moment and send again.",
-    },
-    "error.model_not_found": {
-        "ja": "モデル「{model}」がサーバーにありません。管理者がモデルを読み込む必要があります。",
-        "en": "The model “{model}” is not on the server. An operator needs to load it.",
-    },
-    "error.timeout": {
-        "ja": (
-            "回答に時間がかかりすぎたため、ここで打ち切りました。"
-            "短い回答を求めるか、もう一度送信してください。"
-        ),
-        "en": (
-            "The answer took too long and was cut off here. "
-            "Ask for a shorter answer, or send it again."
-        ),
-    },
-    "error.timeout.silent": {
-        "ja": (
-            "モデルのサーバーが時間内に応答しませんでした。起動中か混み合っています。"
-            "少し待ってからもう一度送信してください。"
-        ),
-        "en": (
-            "The model server did not answer in time: it may be starting up or busy. "
-            "Please wait a moment and send again."
-        ),
-    },
-    "error.interrupted": {
-        "ja": "回答の途中で接続が切れました。もう一度送信してください。",
-        "en": "The answer was cut off midway. Please send it again.",
-    },
-    "error.restarting": {
-        "ja": "サーバーが再起動するため、回答を途中で終えました。もう一度送信してください。",
-        "en": "The server is restarting, so the answer stopped here. Please send it again.",
-    },
-    "error.llm_error": {
-        "ja": "回答を作れませんでした。もう一度お試しください。",
-        "en": "No answer could be made. Please try again.",
-    },
-    "error.invalid_request.empty": {
-        "ja": "メッセージが空です。何か入力してから送信してください。",
-        "en": "The message is empty. Type something, then send.",
-    },
-    "error.invalid_request.message_too_long": {
-        "ja": "メッセージが長すぎます（{length} 文字）。{limit} 文字以内にしてください。",
-        "en": "The message is too long ({length} characters). Keep it within {limit}.",
-    },
-    "error.invalid_request.unknown_model": {
-        "ja": "モデル「{model}」は選べません。ページを再読み込みして、一覧から選んでください。",
-        "en": "The model “{model}” cannot be chosen here. Reload the page and pick one listed.",
-    },
-    "error.invalid_request.bad_history": {
-        "ja": "会話の履歴を読み取れませんでした。「新しいチャット」で始め直してください。",
-        "en": "The conversation history could not be read. Start over with “New chat”.",
-    },
-    "error.rejected": {
-        "ja": "モデルのサーバーがこの依頼を受け付けませんでした。内容を変えてお試しください。",
-        "en": "The model server refused this request. Please rephrase and try again.",
-    },
-    "error.body_timeout": {
-        "ja": (
-            "送信に時間がかかりすぎたため、受信を打ち切りました。"
-            "通信状態を確かめてから、もう一度送信してください。"
-        ),
-        "en": (
-            "The message took too long to arrive, so the server stopped waiting for it. "
-            "Check your connection, then send again."
-        ),
-    },
-    "error.body_too_large": {
-        "ja": (
-            "送信内容が大きすぎます（上限 {limit_kb} KB）。"
-            "メッセージを短くしてから送信してください。"
-        ),
-        "en": (
-            "The message is too large to send (limit {limit_kb} KB). Please shorten it, then send."
-        ),
-    },
-    "error.csrf": {
-        "ja": (
-            "ページの有効期限が切れました。再読み込みしてから送信してください（会話は残ります）。"
-        ),
-        "en": "This page has expired. Reload it, then send again (the conversation is kept).",
-    },
-    "error.internal": {
-        "ja": "予期しないエラーが起きました。もう一度お試しください。",
-        "en": "Something unexpected went wrong. Please try again.",
-    },
-    "error.restore": {
-        "ja": (
-            "保存されている会話をこのページに表示できませんでした。"
-            "会話はこのブラウザーに残っています。"
-        ),
-        "en": "The saved conversation could not be shown here. It is still kept in this browser.",
-    },
-    "error.not_found": {
-        "ja": "このページはありません。",
-        "en": "There is no such page.",
-    },
-    "error.request": {
-        "ja": "この要求は処理できませんでした（HTTP {code}）。ページを再読み込みしてください。",
-        "en": "This request could not be handled (HTTP {code}). Please reload the page.",
-    },
-    "back_to_chat": {"ja": "チャットに戻る", "en": "Back to the chat"},
-    # --- Conversations, presets and settings, asking again, export (issue 11) ---
-    "conversations": {"ja": "会話", "en": "Conversations"},
-    "show_conversations": {"ja": "会話一覧", "en": "Conversations"},
-    "search": {"ja": "会話を検索", "en": "Search conversations"},
-    "search_placeholder": {"ja": "タイトルや本文で検索…", "en": "Search titles and text…"},
-    "no_conversations": {
-        "ja": "保存された会話はまだありません。",
-        "en": "No saved conversations yet.",
-    },
-    "no_matches": {"ja": "一致する会話はありません。", "en": "No conversation matches."},
-    "untitled": {"ja": "新しいチャット", "en": "New chat"},
-    "open_conversation": {"ja": "開く", "en": "Open"},
-    "rename": {"ja": "名前を変更", "en": "Rename"},
-    "rename_label": {"ja": "新しい名前", "en": "New name"},
-    "save": {"ja": "保存", "en": "Save"},
-    "cancel": {"ja": "キャンセル", "en": "Cancel"},
-    "delete": {"ja": "削除", "en": "Delete"},
-    "deleted": {"ja": "「{title}」を削除しました。", "en": "Deleted “{title}”."},
-    "undo": {"ja": "元に戻す", "en": "Undo"},
-    "export_markdown": {"ja": "Markdown で書き出す", "en": "Export Markdown"},
-    "export_json": {"ja": "JSON で書き出す", "en": "Export JSON"},
-    "import": {"ja": "JSON を読み込む", "en": "Import JSON"},
-    "import.done": {"ja": "「{title}」を読み込みました。", "en": "Imported “{title}”."},
-    "error.invalid_request.not_a_conversation": {
-        "ja": (
-            "このファイルは coda の会話ではないため、読み込めません。"
-            "coda で「JSON で書き出す」したファイルを選んでください。"
-        ),
-        "en": (
-            "This file is not a coda conversation, so it cannot be imported. "
-            "Choose a file made with “Export JSON”."
-        ),
-    },
-    "settings": {"ja": "設定", "en": "Settings"},
-    "preset": {"ja": "プリセット", "en": "Preset"},
-    "temperature": {"ja": "温度", "en": "Temperature"},
-    "temperature_hint": {
-        "ja": "{low}〜{high}。高いほど自由な回答",
-        "en": "{low}–{high}; higher is more creative",
-    },
-    "max_tokens": {"ja": "回答の長さ（トークン）", "en": "Answer length (tokens)"},
-    "max_tokens_hint": {"ja": "1〜{high}", "en": "1–{high}"},
-    "regenerate": {"ja": "回答を作り直す", "en": "Regenerate"},
-    "edit_last": {"ja": "質問を編集", "en": "Edit question"},
-    "continue": {"ja": "続きを書かせる", "en": "Continue"},
-    "editing": {
-        "ja": "最後の質問を編集しています。送信すると前の回答と置き換わります（Esc で取り消し）。",
-        "en": "Editing the last question: sending replaces the previous answer (Esc cancels).",
-    },
-    "interrupted": {
-        "ja": "ページが閉じられたため、回答は途中で終わっています。",
-        "en": "The page was closed, so this answer is incomplete.",
-    },
-    "left_out": {
-        "ja": "会話が長くなったため、最初の {count} 件のメッセージはモデルに送られていません。",
-        "en": (
-            "This conversation is long: its first {count} messages are no longer sent to the model."
-        ),
-    },
-    "storage.full": {
-        "ja": (
-            "ブラウザーの保存領域がいっぱいのため、会話を保存できませんでした。"
-            "古い会話を削除するか書き出してから、もう一度お試しください。"
-        ),
-        "en": (
-            "This browser's storage is full, so the conversation could not be saved. "
-            "Delete or export old conversations, then try again."
-        ),
-    },
-    "storage.unavailable": {
-        "ja": (
-            "このブラウザーでは会話を保存できません（保存領域が使えません）。"
-            "ページを閉じると会話は消えます。"
-        ),
-        "en": (
-            "Conversations cannot be saved in this browser (storage is unavailable). "
-            "This one ends when the page closes."
-        ),
-    },
-    "error.invalid_request.unknown_preset": {
-        "ja": (
-            "プリセット「{preset}」はありません。ページを再読み込みして、一覧から選んでください。"
-        ),
-        "en": "There is no preset “{preset}”. Reload the page and pick one listed.",
-    },
-    "error.invalid_request.bad_choice": {
-        "ja": (
-            "「{field}」に「{value}」は選べません。ページを再読み込みして、一覧から選んでください。"
-        ),
-        "en": "“{value}” cannot be chosen for “{field}”. Reload the page and pick one listed.",
-    },
-    "error.invalid_request.field_too_long": {
-        "ja": "「{field}」が長すぎます（{length} 文字）。{limit} 文字以内にしてください。",
-        "en": "“{field}” is too long ({length} characters). Keep it within {limit}.",
-    },
-    "error.invalid_request.bad_temperature": {
-        "ja": "温度「{value}」は使えません。{low} から {high} までの数にしてください。",
-        "en": "The temperature “{value}” cannot be used. Choose a number from {low} to {high}.",
-    },
-    "error.invalid_request.bad_max_tokens": {
-        "ja": (
-            "回答の長さ「{value}」は使えません。"
-            "{low} から {high} トークンまでの整数にしてください。"
-        ),
-        "en": (
-            "The answer length “{value}” cannot be used. Choose "
-            "a whole number from {low} to {high} tokens."
-        ),
-    },
-    "error.invalid_request.bad_mode": {
-        "ja": "この操作はできません。ページを再読み込みしてください。",
-        "en": "This action is not possible. Please reload the page.",
-    },
-    "error.invalid_request.nothing_to_redo": {
-        "ja": "やり直す質問や続ける回答がありません。新しい質問を送信してください。",
-        "en": "There is no question to ask again or answer to continue. Send a new question.",
-    },
-}
 
-# Who may chat and how much (coda.frontend.visitors, coda.frontend.admission).
-CATALOGUE.update(
-    {
-        "signed_in_as": {"ja": "{email} でサインイン中", "en": "Signed in as {email}"},
-        "sign_out": {"ja": "サインアウト", "en": "Sign out"},
-        "signin.required": {
-            "ja": (
-                "サインインを確認できませんでした。"
-                "ページを再読み込みして、サインインし直してください。"
-            ),
-            "en": "Your sign-in could not be verified. Reload the page to sign in again.",
-        },
-        "signin.unavailable": {
-            "ja": "いまはサインインを確認できません。少し待ってから再読み込みしてください。",
-            "en": "Sign-in cannot be checked right now. Please wait a moment, then reload.",
-        },
-        "limit.answers_per_minute": {
-            "ja": "1 分間に頼める回答は {limit} 件までです。{wait}後にもう一度送信してください。",
-            "en": "You can ask for {limit} answers a minute. Send again in {wait}.",
-        },
-        "limit.answers_per_day": {
-            "ja": "今日の回答の上限（{limit} 件）に達しました。{wait}後にまた送信できます。",
-            "en": "You have reached today's limit of {limit} answers. Send again in {wait}.",
-        },
-        "limit.tokens_per_day": {
-            "ja": "今日のトークンの上限（{limit}）を使い切りました。{wait}後にまた送信できます。",
-            "en": "You have used today's {limit} tokens. You can send again in {wait}.",
-        },
-        "limit.streams_per_user": {
-            "ja": (
-                "ほかの回答がまだ生成中です（同時に {limit} 件まで）。"
-                "それが終わるか停止してから、もう一度送信してください。"
-            ),
-            "en": (
-                "Another answer of yours is still being written (at most {limit} at once). "
-                "Send again once it ends, or stop it."
-            ),
-        },
-        "limit.busy": {
-            "ja": "サーバーがほかの回答で混み合っています。{wait}後にもう一度送信してください。",
-            "en": "The server is busy with other answers. Send again in {wait}.",
-        },
-        "limit.unavailable": {
-            "ja": (
-                "いまは利用上限を確認できないため送信できません。{wait}後にもう一度お試しください。"
-            ),
-            "en": "Usage limits cannot be checked right now. Please try again in {wait}.",
-        },
-        "wait.seconds": {"ja": "{n} 秒", "en": "{n} s"},
-        "wait.minutes": {"ja": "{n} 分", "en": "{n} min"},
-        "wait.hours": {"ja": "{n} 時間", "en": "{n} h"},
-        "wait.hours_minutes": {"ja": "{h} 時間 {m} 分", "en": "{h} h {m} min"},
-    }
-)
+class CatalogueError(ValueError):
+    """The strings file cannot be used; `problems` names every entry that is wrong, and why."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class UnknownStringWarning(UserWarning):
+    """Code asked for a key the catalogue lacks: a bug. The test suite turns warnings into errors,
+    so a misspelt key fails there; in production the page shows the fallback and the log says why.
+    """
+
+
+def load_catalogue(path: Path) -> dict[str, dict[str, str]]:
+    """Every entry of a strings file, each `{language: text}`, or a `CatalogueError` naming every
+    entry that lacks a language, is empty, or fills in other placeholders in one language."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogueError([f"{path}: {exc}"]) from exc
+    catalogue: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for key, entry in raw.items():
+        if not isinstance(entry, dict) or set(entry) != set(LANGUAGES):
+            # `error.busy = {…}` unquoted makes a table `error`: say how to write it.
+            problems.append(f'{key}: not {{ ja = "…", en = "…" }} (quote a key with a dot)')
+            continue
+        if not all(isinstance(text, str) and text.strip() for text in entry.values()):
+            problems.append(f"{key}: a language is empty or not text")
+            continue
+        try:
+            names = {lang: _placeholders(text) for lang, text in entry.items()}
+        except ValueError as exc:
+            problems.append(f"{key}: {exc}")
+            continue
+        if len({frozenset(found) for found in names.values()}) > 1:
+            problems.append(f"{key}: the languages fill in different placeholders {names}")
+            continue
+        catalogue[key] = dict(entry)
+    if problems:
+        raise CatalogueError(problems)
+    return catalogue
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+CATALOGUE: dict[str, dict[str, str]] = load_catalogue(STRINGS_FILE)
 
 
 class _Params(dict[str, Any]):
@@ -356,11 +84,19 @@ class _Params(dict[str, Any]):
         return ""
 
 
+def phrase(key: str, lang: str, *, fallback: str = FALLBACK_KEY) -> str:
+    """The text of `key` in `lang` as written, its {placeholders} unfilled (the page's scripts
+    fill in their own). An unknown key warns (an error in the tests) and gives `fallback`'s."""
+    entry = CATALOGUE.get(key)
+    if entry is None:
+        warnings.warn(f"no string {key!r} in {STRINGS_FILE.name}", UnknownStringWarning, 2)
+        entry = CATALOGUE[fallback]
+    return entry.get(lang) or entry["ja"]
+
+
 def translate(key: str, lang: str, **params: Any) -> str:
-    """The message in `lang`, with `params` filled in; unknown keys fall back to a generic error."""
-    entry = CATALOGUE.get(key) or CATALOGUE["error.llm_error"]
-    text = entry.get(lang) or entry["ja"]
-    return text.format_map(_Params(params))
+    """The message in `lang`, with `params` filled in (see `phrase` for an unknown key)."""
+    return phrase(key, lang).format_map(_Params(params))
 
 
 def error_message(
@@ -375,15 +111,15 @@ def error_message(
     labels = params.get("labels")
     if isinstance(labels, Mapping):  # a preset field's label, in every language of the page
         params = {**params, "field": labels.get(lang) or labels.get("ja", "")}
+    fallback = FALLBACK_KEY
     if kind == "invalid_request":
         key = f"error.invalid_request.{params.get('reason', '')}"
-        if key not in CATALOGUE:
-            key = "error.invalid_request.bad_history"
+        fallback = "error.invalid_request.bad_history"
     elif kind == "timeout" and not answered:
         key = "error.timeout.silent"
     else:
         key = f"error.{kind}"
-    return translate(key, lang, **params)
+    return phrase(key, lang, fallback=fallback).format_map(_Params(params))
 
 
 def pick_language(request: Request, default: str) -> str:

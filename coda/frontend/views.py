@@ -15,11 +15,11 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from coda.config import LANGUAGES
-from coda.config.ranges import TEMPERATURE
 from coda.frontend import refusals
 from coda.frontend.admission import Gate, Refusal, Ticket
 from coda.frontend.bubbles import finished_bubble, left_out_notice, usage_line
 from coda.frontend.i18n import LANG_COOKIE, language, translate
+from coda.frontend.page_data import page_data
 from coda.frontend.posted_turn import InputError, PostedTurn, read_turn
 from coda.frontend.refusals import Refused
 from coda.frontend.saved_conversation import read_import, read_saved_conversation
@@ -70,7 +70,7 @@ def index() -> Response:
         presets=app_services.presets,
         options=app_services.options,
         sign_out=app_services.sign_out_link,
-        temperature_range=TEMPERATURE,
+        page_data=page_data(app_services.limits, language()),
     )
 
 

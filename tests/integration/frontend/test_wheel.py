@@ -49,6 +49,7 @@ def test_wheel_holds_every_module_template_and_static_file(wheel: Path) -> None:
     modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "coda").rglob("*.py")}
     assert modules <= names, f"missing from [tool.setuptools] packages: {modules - names}"
     assert "coda/config/presets.toml" in names, "the shipped presets are missing"
+    assert "coda/frontend/strings.toml" in names, "the strings people read are missing"
     for folder in ("templates", "static"):
         files = {
             "coda/" + p.relative_to(ROOT).as_posix()

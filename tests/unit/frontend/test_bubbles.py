@@ -1,4 +1,5 @@
-"""The usage line under an answer: the model that answered, and whose figure the speed is."""
+"""The usage line under an answer: the model that answered, whose figure the speed is, and
+whether the answer offers to be continued."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from coda.frontend.bubbles import usage_line
+from coda.frontend.bubbles import finished_bubble, usage_line
 from coda.llm import SpeedSource, Usage
 
 USAGE = Usage(
@@ -42,3 +43,18 @@ def test_no_speed_claims_no_source_and_a_cut_answer_says_so() -> None:
     assert "– tokens/s (cut at the length limit)" in line
     assert "figure" not in line
     assert "measured" not in line
+
+
+@pytest.mark.parametrize(
+    ("done_reason", "text", "offers"),
+    [("length", "前半", ("continue",)), ("stop", "前半", ()), ("length", "  ", ())],
+)
+def test_only_an_answer_cut_at_the_length_limit_with_text_offers_to_continue(
+    done_reason: str, text: str, offers: tuple[str, ...]
+) -> None:
+    meta = usage_line(replace(USAGE, done_reason=done_reason), "ja")
+
+    bubble = finished_bubble(role="assistant", text=text, state="done", lang="ja", meta=meta)
+
+    assert bubble.offers == offers
+    assert bubble.meta == str(meta)

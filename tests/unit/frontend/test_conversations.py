@@ -59,6 +59,18 @@ def test_a_restored_answer_keeps_its_usage_line_its_error_and_an_interruption(
     assert "ページが閉じられた" in one(interrupted, ".message-status").get_text()
 
 
+def test_a_restored_answer_cut_at_the_length_limit_offers_to_continue_and_no_other_does(
+    client: FlaskClient,
+) -> None:
+    _, html = restore(client, SAVED)
+
+    done, failed, interrupted = bubbles(html, "assistant")
+    assert attr(done, "data-offers") == "continue"
+    assert failed.get("data-offers") is None
+    assert interrupted.get("data-offers") is None
+    assert all(b.get("data-offers") is None for b in bubbles(html, "user"))
+
+
 def test_the_turns_left_out_notice_sits_where_it_first_appeared(client: FlaskClient) -> None:
     status, html = restore(client, SAVED, left_out="4", left_out_at="2")
 

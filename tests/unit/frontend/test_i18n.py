@@ -1,11 +1,31 @@
-"""One catalogue, two languages; the request's language comes from the switch, then the browser."""
+"""One catalogue, two languages; the request's language comes from the switch, then the browser.
+
+The catalogue is data (`coda/frontend/strings.toml`): every key the code, the templates and the
+page's scripts use is in it, every key in it is used, and an unknown key is an error here.
+"""
 
 from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from coda.frontend.i18n import CATALOGUE, LANG_COOKIE, error_message, pick_language, translate
+from coda.frontend.admission import REASONS
+from coda.frontend.bubbles import STATUS_STATES
+from coda.frontend.i18n import (
+    CATALOGUE,
+    LANG_COOKIE,
+    CatalogueError,
+    UnknownStringWarning,
+    error_message,
+    load_catalogue,
+    pick_language,
+    translate,
+)
+from coda.frontend.page_data import SCRIPT_STRINGS
 from coda.frontend.posted_turn import InputError
 from coda.llm import (
     BusyError,
@@ -13,9 +33,129 @@ from coda.llm import (
     LLMTimeoutError,
     ModelNotFoundError,
     RejectedError,
+    SpeedSource,
     StreamInterruptedError,
     UnavailableError,
 )
+
+ROOT = Path(__file__).resolve().parents[3]
+# Calls whose first argument is a catalogue key.
+KEY_CALLS = {"translate", "phrase", "notice"}
+# Calls whose first argument (or `reason=`) is a refused input's reason: error.invalid_request.<it>.
+REASON_CALLS = {"InputError", "_out_of_range"}
+
+
+def _python_literals() -> tuple[set[str], set[str], set[str]]:
+    """(keys the Python code looks up, dotted text it names, reasons refused input names), read
+    from the source."""
+    keys: set[str] = set()
+    dotted: set[str] = set()
+    reasons: set[str] = set()
+    for path in (ROOT / "coda").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+                first = node.args[0] if node.args else None
+                literal = first.value if isinstance(first, ast.Constant) else None
+                if name in KEY_CALLS and isinstance(literal, str):
+                    keys.add(literal)
+                if name in REASON_CALLS and isinstance(literal, str):
+                    reasons.add(literal)
+                for keyword in node.keywords:
+                    value = keyword.value
+                    if keyword.arg == "reason" and isinstance(value, ast.Constant):
+                        reasons.add(str(value.value))
+            # A key chosen before the call (`key = "signin.required" if … else …`): dotted ones.
+            elif isinstance(node, ast.Constant) and "." in str(node.value):
+                dotted.add(str(node.value))
+    return keys, dotted, reasons
+
+
+def _template_keys() -> set[str]:
+    call = re.compile(r"""\bt\(\s*["']([^"']+)["']""")
+    return {
+        key
+        for path in (ROOT / "templates").rglob("*.html")
+        for key in call.findall(path.read_text(encoding="utf-8"))
+    }
+
+
+def _script_keys() -> set[str]:
+    call = re.compile(r"""\btext\(\s*["']([^"']+)["']\s*\)""")
+    return {
+        key
+        for path in (ROOT / "static").glob("*.js")
+        for key in call.findall(path.read_text(encoding="utf-8"))
+    }
+
+
+def _error_kinds() -> set[str]:
+    kinds: set[str] = set()
+    todo: list[type[LLMError]] = [LLMError]
+    while todo:
+        cls = todo.pop()
+        kinds.add(cls.kind)
+        todo.extend(cls.__subclasses__())
+    return kinds
+
+
+def test_every_key_used_exists_and_every_key_defined_is_used() -> None:
+    python_keys, dotted, reasons = _python_literals()
+    used = (
+        python_keys
+        | (dotted & set(CATALOGUE))
+        | _template_keys()
+        | set(SCRIPT_STRINGS)
+        | {f"error.{kind}" for kind in _error_kinds()}
+        | {"error.timeout.silent"}
+        | {f"error.invalid_request.{reason}" for reason in reasons}
+        | {f"limit.{reason}" for reason in REASONS}
+        | {f"speed.{source.value}" for source in SpeedSource}
+        | set(STATUS_STATES)
+    )
+
+    assert used - set(CATALOGUE) == set(), "used, but not in strings.toml"
+    assert set(CATALOGUE) - used == set(), "in strings.toml, but used nowhere"
+
+
+def test_the_scripts_get_exactly_the_strings_they_show() -> None:
+    assert _script_keys() == set(SCRIPT_STRINGS)
+
+
+def test_an_unknown_key_fails_loudly_here_and_shows_a_general_message_in_production() -> None:
+    with pytest.warns(UnknownStringWarning, match="error.timout"):
+        shown = translate("error.timout", "en")
+
+    assert shown == translate("error.llm_error", "en")
+
+
+def test_a_refusal_with_an_unknown_reason_is_loud_too_and_says_the_history_is_unreadable() -> None:
+    with pytest.warns(UnknownStringWarning):
+        shown = error_message("invalid_request", {"reason": "no_such_reason"}, "ja")
+
+    assert shown == translate("error.invalid_request.bad_history", "ja")
+
+
+def test_a_broken_strings_file_stops_start_up_naming_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "strings.toml"
+    path.write_text(
+        'fine = { ja = "はい", en = "Yes" }\n'
+        'one_language = { ja = "はい" }\n'
+        'blank = { ja = "はい", en = " " }\n'
+        'mismatch = { ja = "{count} 件", en = "{n} items" }\n'
+        'error.unquoted = { ja = "はい", en = "Yes" }\n',
+        encoding="utf-8",
+    )
+
+    with pytest.raises(CatalogueError) as raised:
+        load_catalogue(path)
+
+    named = [problem.split(":")[0] for problem in raised.value.problems]
+    assert named == ["one_language", "blank", "mismatch", "error"]
+
+
+def test_the_shipped_file_loads_whole() -> None:
+    assert load_catalogue(ROOT / "coda" / "frontend" / "strings.toml") == CATALOGUE
 
 
 def test_every_message_exists_in_both_languages() -> None:

@@ -1,0 +1,74 @@
+"""What the page's scripts are given: one JSON block in the chat page (`#coda-data`), so the
+browser restates no rule the server holds.
+
+It is data, not script (`<script type="application/json">`), so the strict CSP holds; the template
+writes it with Jinja's `tojson`, which escapes `<`, `>`, `&` and `'`. The template reads the same
+values for its own limits (the temperature's range, a title's length), so each has one source.
+"""
+
+from __future__ import annotations
+
+from coda.config.ranges import TEMPERATURE
+from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
+from coda.frontend.i18n import phrase
+from coda.frontend.saved_conversation import MAX_TITLE_CHARS
+from coda.llm import PromptLimits
+
+# The catalogue's strings the scripts show themselves, with their {placeholders} unfilled.
+SCRIPT_STRINGS = (
+    "untitled",
+    "deleted",
+    "no_conversations",
+    "no_matches",
+    "you",
+    "assistant",
+    "stopped",
+    "connection_lost",
+    "copied",
+    "storage.full",
+    "storage.unavailable",
+)
+
+# How each kind of turn (`coda.config.vocabulary.TURN_MODES`) is posted, as
+# `coda.frontend.posted_turn` reads it: what the question is (`typed` in the message box, the
+# `last` question asked again, or `none`), which of the conversation's turns go as history, and
+# which turns the new ones replace once the answer starts.
+ASK_AGAIN: dict[str, dict[str, str]] = {
+    "new": {"question": "typed", "sends": "all", "replaces": "nothing"},
+    "edit": {
+        "question": "typed",
+        "sends": "before_last_question",
+        "replaces": "from_last_question",
+    },
+    "regenerate": {
+        "question": "last",
+        "sends": "through_last_question",
+        "replaces": "from_last_question",
+    },
+    "continue": {"question": "none", "sends": "all", "replaces": "last_turn"},
+}
+
+
+def page_data(limits: PromptLimits, lang: str) -> dict[str, object]:
+    """Everything the page's scripts and form need to know of the server's rules, in `lang`."""
+    low, high = _number(TEMPERATURE.low), _number(TEMPERATURE.high)
+    return {
+        # The page sends the newest turns within these; the server refuses more.
+        "history": {
+            "max_messages": limits.max_history_messages,
+            "max_chars": limits.max_history_chars,
+        },
+        "limits": {
+            "temperature": {"low": low, "high": high},
+            "max_tokens": limits.max_tokens,
+            "title_chars": MAX_TITLE_CHARS,
+        },
+        "modes": ASK_AGAIN,
+        "export": {"format": EXPORT_FORMAT, "version": EXPORT_VERSION},
+        "strings": {key: phrase(key, lang) for key in SCRIPT_STRINGS},
+    }
+
+
+def _number(value: float) -> float | int:
+    """2.0 as 2: the page shows the range as people write it."""
+    return int(value) if value.is_integer() else value
