@@ -43,6 +43,8 @@ class Settings:
     openai_base_url: str = ""  # `/v1` included; required with the openai provider
     # The bearer token for an OpenAI-compatible server: kept out of every repr, log and message.
     openai_api_key: str = field(default="", repr=False)
+    # Ask for usage (`stream_options.include_usage`); off for a server that mishandles the field.
+    openai_stream_usage: bool = True
     # `id-token`: a Google ID token for `server_audience` on each call (model server private on
     # Cloud Run)
     server_auth: str = "none"
@@ -165,6 +167,9 @@ class Settings:
             ollama_host=reader.read("OLLAMA_HOST", parse.url, defaults.ollama_host),
             openai_base_url=reader.read("CODA_OPENAI_BASE_URL", parse.base_url, ""),
             openai_api_key=reader.read("CODA_OPENAI_API_KEY", parse.nonempty, ""),
+            openai_stream_usage=reader.read(
+                "CODA_OPENAI_STREAM_USAGE", parse.boolean, defaults.openai_stream_usage
+            ),
             server_auth=reader.read(
                 "CODA_SERVER_AUTH",
                 parse.choice(SERVER_AUTH_MODES),

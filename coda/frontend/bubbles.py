@@ -10,7 +10,7 @@ from markupsafe import Markup, escape
 
 from coda.frontend.i18n import translate
 from coda.frontend.markdown import render_markdown
-from coda.llm import Usage
+from coda.llm import TokenSource, Usage
 
 # States whose bubble says in a line of its own how the answer ended (`stopped`, `interrupted`).
 STATUS_STATES = frozenset({"stopped", "interrupted"})
@@ -42,6 +42,8 @@ def usage_line(usage: Usage, lang: str) -> str:
         tps="–" if speed is None else f"{speed:.1f}",
         source="" if speed is None else translate(f"speed.{usage.speed_source.value}", lang),
     )
+    if usage.token_source is TokenSource.ESTIMATED:
+        line += " " + translate("meta_estimated", lang)
     if usage.done_reason == "length":
         line += " " + translate("meta_cut", lang)
     return line

@@ -347,6 +347,17 @@ CATALOGUE.update(
 )
 
 
+# What model servers really do (issue 19): counts they did not send, failures said as they are.
+CATALOGUE.update(
+    {
+        "meta_estimated": {
+            "ja": "（サーバーがトークン数を返さないため coda の推定値）",
+            "en": "(token counts estimated by coda: the server sent none)",
+        },
+    }
+)
+
+
 class _Params(dict[str, Any]):
     """A missing parameter prints as nothing rather than failing the whole message."""
 

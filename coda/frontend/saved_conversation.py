@@ -18,7 +18,7 @@ from coda.frontend.input_error import InputError
 from coda.frontend.posted_json import MAX_COUNT, clean_text, read_count, read_json
 from coda.frontend.posted_settings import FIELD_PREFIX, read_settings
 from coda.frontend.posted_turn import parse_history
-from coda.llm import Message, PromptLimits, SpeedSource, Usage
+from coda.llm import Message, PromptLimits, SpeedSource, TokenSource, Usage
 
 SAVED_STATES = frozenset({"done", "stopped", "error", "interrupted"})
 # An answer saved while it was still coming in, then the page closed: it was interrupted.
@@ -26,7 +26,7 @@ STREAMING = "streaming"
 SAVED_KEYS = frozenset({"state", "error", "usage"})
 USAGE_KEYS = frozenset(
     {"model", "prompt_tokens", "completion_tokens", "tokens_per_second", "speed_source"}
-    | {"done_reason"}
+    | {"done_reason", "token_source"}
 )
 # A list of messages, each of which may hold a usage object.
 SAVED_DEPTH = 3
@@ -67,6 +67,7 @@ def usage_fields(usage: Usage) -> dict[str, object]:
         "tokens_per_second": usage.tokens_per_second,
         "speed_source": usage.speed_source.value,
         "done_reason": usage.done_reason,
+        "token_source": usage.token_source.value,
     }
 
 
@@ -134,6 +135,9 @@ def _usage(raw: object, index: int) -> Usage:
     source = raw.get("speed_source", SpeedSource.SERVER.value)
     if source not in {s.value for s in SpeedSource}:
         raise refuse("has an unknown speed source")
+    tokens = raw.get("token_source", TokenSource.SERVER.value)
+    if tokens not in {s.value for s in TokenSource}:
+        raise refuse("has an unknown token source")
     reason = raw.get("done_reason", "stop")
     if not isinstance(reason, str) or len(reason) > 40:
         raise refuse("has a done reason that is not a word")
@@ -146,6 +150,7 @@ def _usage(raw: object, index: int) -> Usage:
         total_seconds=0.0,
         done_reason=clean_text(reason),
         speed_source=SpeedSource(source),
+        token_source=TokenSource(tokens),
     )
 
 

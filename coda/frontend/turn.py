@@ -44,6 +44,7 @@ class TurnRecord:
     first_token_ms: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    token_source: str | None = None  # server | estimated (coda.llm.TokenSource)
     tokens_per_second: float | None = None
     load_seconds: float | None = None
     model: str | None = None
@@ -168,6 +169,7 @@ def _done(
     record.model = usage.model
     record.prompt_tokens = usage.prompt_tokens
     record.completion_tokens = usage.completion_tokens
+    record.token_source = usage.token_source.value
     record.tokens_per_second = usage.tokens_per_second
     record.load_seconds = usage.load_seconds
     record.attempts = usage.attempts

@@ -76,7 +76,11 @@ def build_chat_model(
         from coda.llm.openai import OpenAIChatModel
 
         return OpenAIChatModel(
-            server, api_key=settings.openai_api_key, auth=auth, transport=transport
+            server,
+            api_key=settings.openai_api_key,
+            auth=auth,
+            transport=transport,
+            ask_usage=settings.openai_stream_usage,
         )
     return OllamaChatModel(server, auth=auth, transport=transport)
 

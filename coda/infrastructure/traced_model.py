@@ -129,6 +129,8 @@ def usage_attributes(usage: Usage) -> dict[str, Any]:
         "gen_ai.usage.output_tokens": usage.completion_tokens,
         "gen_ai.response.finish_reasons": (usage.done_reason,),
         "coda.attempts": usage.attempts,
+        # `estimated`: the server sent no counts, the two above are coda's estimate.
+        "coda.usage.token_source": usage.token_source.value,
     }
     if usage.tokens_per_second is not None:
         attributes["coda.tokens_per_second"] = usage.tokens_per_second

@@ -22,6 +22,7 @@ from coda.llm.types import (
     Role,
     ServerConfig,
     SpeedSource,
+    TokenSource,
     Usage,
 )
 
@@ -40,6 +41,7 @@ __all__ = [
     "ServerConfig",
     "SpeedSource",
     "StreamInterruptedError",
+    "TokenSource",
     "UnavailableError",
     "Usage",
     "build_messages",

@@ -60,6 +60,18 @@ class SpeedSource(StrEnum):
     MEASURED = "measured"
 
 
+class TokenSource(StrEnum):
+    """Whose token counts these are: the server's, or coda's estimate when it sent none.
+
+    Several OpenAI-compatible servers ignore `stream_options.include_usage`; their answers are
+    complete all the same, and their counts are estimated (`coda.llm.prompt.estimate_tokens` for
+    the prompt, one token per streamed piece for the answer) and labelled so wherever shown.
+    """
+
+    SERVER = "server"
+    ESTIMATED = "estimated"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Usage:
     """What the server reports at the end of an answer: shown under it, and logged.
@@ -80,6 +92,7 @@ class Usage:
     done_reason: str
     speed_source: SpeedSource = SpeedSource.SERVER
     attempts: int = 1
+    token_source: TokenSource = TokenSource.SERVER
 
 
 @dataclass(frozen=True)

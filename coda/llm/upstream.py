@@ -98,11 +98,15 @@ def stream_answer(
     translate: Translate,
     failures: tuple[type[Exception], ...],
     server: ServerConfig,
+    finish: Callable[[], Chunk | None] = lambda: None,
 ) -> Generator[Chunk, None, None]:
     """One answer: `send` opens the request, `convert` turns each part into a chunk (or None).
 
     Lazy like any generator: nothing is sent until the first chunk is asked for. `failures` are
-    the exceptions the adapter's client can raise; `translate` maps them to our kinds.
+    the exceptions the adapter's client can raise; `translate` maps them to our kinds. A chunk
+    with usage ends the answer (Ollama's `done` line is its last); an API whose end is the end of
+    the stream (OpenAI's, where usage may come before more text, or not at all) gives its last
+    chunk from `finish` once the parts run out, or None if the server never said it was done.
     """
     deadline = time.monotonic() + server.total_timeout
     parts, part, tries = _open(send, translate=translate, failures=failures, server=server)
@@ -125,7 +129,10 @@ def stream_answer(
                 part = next(parts, None)
             except failures as exc:
                 raise translate(exc, sent_text) from exc
-        raise StreamInterruptedError("stream ended without usage")
+        last = finish()
+        if last is None or last.usage is None:
+            raise StreamInterruptedError("stream ended without usage")
+        yield replace(last, usage=replace(last.usage, attempts=tries))
     finally:
         close_parts(parts)
 

@@ -34,6 +34,8 @@ class StubModel:
     """
 
     texts: list[str] = field(default_factory=lambda: ["こんにちは", "、世界"])
+    # The usage the last chunk carries (its model is always the one asked).
+    usage: Usage = USAGE
     error: LLMError | None = None
     first_delay: float = 0.0
     delay: float = 0.0
@@ -67,7 +69,7 @@ class StubModel:
                 time.sleep(self.delay)
             if self.error is not None:
                 raise self.error
-            yield Chunk("", replace(USAGE, model=self.name))
+            yield Chunk("", replace(self.usage, model=self.name))
         finally:
             self.closed.set()
 

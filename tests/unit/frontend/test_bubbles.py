@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from coda.frontend.bubbles import usage_line
-from coda.llm import SpeedSource, Usage
+from coda.llm import SpeedSource, TokenSource, Usage
 
 USAGE = Usage(
     model="tinyswallow:1.5b",
@@ -42,3 +42,12 @@ def test_no_speed_claims_no_source_and_a_cut_answer_says_so() -> None:
     assert "– tokens/s (cut at the length limit)" in line
     assert "figure" not in line
     assert "measured" not in line
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_estimated_counts_are_labelled_as_estimates(lang: str) -> None:
+    estimated = usage_line(replace(USAGE, token_source=TokenSource.ESTIMATED), lang)
+    counted = usage_line(USAGE, lang)
+
+    assert estimated.startswith(counted)
+    assert len(estimated) > len(counted)

@@ -59,6 +59,20 @@ def test_a_restored_answer_keeps_its_usage_line_its_error_and_an_interruption(
     assert "ページが閉じられた" in one(interrupted, ".message-status").get_text()
 
 
+def test_a_restored_answer_with_estimated_counts_still_says_they_are_estimated(
+    client: FlaskClient,
+) -> None:
+    saved = [{"role": "assistant", "content": "a", "usage": {**USAGE, "token_source": "estimated"}}]
+
+    status, html = restore(client, saved)
+    (turn,) = read_saved_turns(saved, PROMPT_LIMITS)
+
+    assert status == 200
+    assert "推定" in one(html, ".message-meta").get_text()
+    assert turn.usage is not None
+    assert turn.usage.token_source.value == "estimated"
+
+
 def test_the_turns_left_out_notice_sits_where_it_first_appeared(client: FlaskClient) -> None:
     status, html = restore(client, SAVED, left_out="4", left_out_at="2")
 
@@ -77,6 +91,7 @@ def test_the_turns_left_out_notice_sits_where_it_first_appeared(client: FlaskCli
         {**USAGE, "prompt_tokens": True},
         {**USAGE, "tokens_per_second": "fast"},
         {**USAGE, "speed_source": "guess"},
+        {**USAGE, "token_source": "guess"},
         {**USAGE, "model": ""},
         {**USAGE, "extra": 1},
         "coda-test · 54 tokens",
@@ -135,7 +150,10 @@ def test_an_exported_conversation_is_checked_and_handed_back_to_keep(client: Fla
     kept = json.loads(attr(result, "data-conversation"))
     assert kept["title"] == "首都の話"
     assert [t["content"] for t in kept["turns"]] == ["q1", "a1", "q2", ""]
-    assert kept["turns"][1]["usage"] == USAGE
+    assert kept["turns"][1]["usage"] == {
+        **USAGE,
+        "token_source": "server",
+    }  # older files: the server's
     assert kept["turns"][3]["error"] == "サーバーに接続できません"
     assert kept["settings"]["preset"] == "code-review"
     assert kept["settings"]["fields"]["strictness"] == "high"

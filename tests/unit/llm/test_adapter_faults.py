@@ -93,17 +93,20 @@ def test_missing_model_is_not_retried(wire: Wire) -> None:
 
 @pytest.mark.parametrize("status", [400, 422])
 def test_upstream_bad_request_is_a_rejection_without_retry(wire: Wire, status: int) -> None:
-    calls: list[int] = []
+    sent: list[bytes] = []
 
-    def handler(_: httpx.Request) -> httpx.Response:
-        calls.append(1)
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
         return wire.error(status, "invalid options")
 
     with pytest.raises(RejectedError) as caught:
         list(wire.model(handler).stream(MESSAGES, OPTIONS))
 
     assert caught.value.kind == "rejected"
-    assert len(calls) == 1
+    # Never the same request twice. The OpenAI adapter asks a server it has not yet seen take
+    # `stream_options` once more without it (test_openai_faults.py), which is another request.
+    assert len(sent) == len(set(sent))
+    assert len(sent) == (2 if wire.name == "openai" else 1)
 
 
 def test_error_in_the_stream_after_text_interrupts_and_keeps_what_was_sent(wire: Wire) -> None:
