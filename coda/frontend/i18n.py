@@ -354,6 +354,59 @@ CATALOGUE.update(
             "ja": "（サーバーがトークン数を返さないため coda の推定値）",
             "en": "(token counts estimated by coda: the server sent none)",
         },
+        "error.model_cannot_load": {
+            "ja": (
+                "モデル「{model}」をサーバーで起動できませんでした。"
+                "ほかのモデルを選ぶか、管理者にサーバーの記録を確認してもらってください。"
+            ),
+            "en": (
+                "The server could not start the model “{model}”. Choose another model, "
+                "or ask an operator to check the server's log."
+            ),
+        },
+        "error.model_cannot_load.memory": {
+            "ja": (
+                "モデル「{model}」はサーバーのメモリーに収まらないため読み込めません"
+                "（必要 {needed}、空き {available}）。"
+                "小さいモデルを選ぶか、管理者にメモリーを空けてもらってください。"
+            ),
+            "en": (
+                "The model “{model}” cannot be loaded: it needs more memory than the server has "
+                "free ({needed} needed, {available} free). Choose a smaller model, or ask an "
+                "operator to free memory."
+            ),
+        },
+        "error.prompt_too_long": {
+            "ja": (
+                "会話がモデルの一度に読める長さ（コンテキスト）を超えたため、"
+                "サーバーが受け付けませんでした。「新しいチャット」で始めるか、"
+                "メッセージを短くしてください。"
+            ),
+            "en": (
+                "The conversation is longer than the model can read at once (its context "
+                "window), so the server refused it. Start a new chat, or shorten the message."
+            ),
+        },
+        "error.server_auth": {
+            "ja": (
+                "モデルのサーバーが coda の認証を受け付けませんでした（{status}）。"
+                "管理者が API キーか権限を確認する必要があります。"
+            ),
+            "en": (
+                "The model server did not accept coda's credentials ({status}). An operator "
+                "needs to check the API key or the permissions."
+            ),
+        },
+        "error.ended_early": {
+            "ja": (
+                "モデルのサーバーが回答を最後まで終えずに打ち切りました"
+                "（接続は切れていません）。もう一度送信してください。"
+            ),
+            "en": (
+                "The model server ended the answer before finishing it (the connection did not "
+                "drop). Please send it again."
+            ),
+        },
     }
 )
 
@@ -390,6 +443,8 @@ def error_message(
             key = "error.invalid_request.bad_history"
     elif kind == "timeout" and not answered:
         key = "error.timeout.silent"
+    elif f"error.{kind}.{params.get('reason', '')}" in CATALOGUE:  # a kind said by its reason
+        key = f"error.{kind}.{params.get('reason', '')}"
     else:
         key = f"error.{kind}"
     return translate(key, lang, **params)

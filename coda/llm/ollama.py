@@ -22,14 +22,12 @@ import httpx
 import ollama
 
 from coda.llm.errors import LLMError
+from coda.llm.server_errors import error_for_status, error_for_transport, error_in_stream
 from coda.llm.types import Chunk, GenerationOptions, Message, ServerConfig, Usage
 from coda.llm.upstream import (
     TRANSPORT_FAILURES,
     ModelOnServer,
     control_timeout,
-    error_for_status,
-    error_for_transport,
-    error_in_stream,
     stream_answer,
     stream_limits,
     stream_timeout,

@@ -39,8 +39,9 @@ import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from coda.llm.errors import LLMError, UnavailableError
+from coda.llm.errors import LLMError, RejectedError, UnavailableError
 from coda.llm.prompt import estimate_tokens
+from coda.llm.server_errors import error_for_status, error_for_transport, error_in_stream
 from coda.llm.types import (
     Chunk,
     GenerationOptions,
@@ -54,9 +55,6 @@ from coda.llm.types import (
 from coda.llm.upstream import (
     TRANSPORT_FAILURES,
     ModelOnServer,
-    error_for_status,
-    error_for_transport,
-    error_in_stream,
     stream_answer,
     stream_limits,
     stream_timeout,
@@ -66,9 +64,6 @@ SERVER_FAILURES = (*TRANSPORT_FAILURES, openai.OpenAIError)
 # Sent when no key is configured: the client will not go without one, and servers started without
 # a key ignore it (the Cloud Run identity token never travels in this header, see `bootstrap`).
 NO_KEY = "no-key"
-# What a server answers when it will not take a field of the request (OpenAI's, vLLM's and
-# llama.cpp's 400; FastAPI's validation 422).
-REFUSED_REQUEST = (400, 422)
 # How much of a server's error body the log keeps.
 MAX_REASON_CHARS = 500
 
@@ -152,7 +147,9 @@ class OpenAIChatModel(ModelOnServer):
             try:
                 stream = create(with_usage=True)
             except openai.APIStatusError as exc:
-                if exc.status_code not in REFUSED_REQUEST or asked.confirmed:
+                # Only a refusal of the request's form: one for its length, say, is not the field's.
+                refusal = self._translate(exc, False)
+                if type(refusal) is not RejectedError or asked.confirmed:
                     raise
                 # A server that will not take the field: ask once without it. If that is
                 # refused too, the request itself is at fault, and that refusal is the answer.

@@ -9,10 +9,14 @@ from coda.frontend.i18n import CATALOGUE, LANG_COOKIE, error_message, pick_langu
 from coda.frontend.posted_turn import InputError
 from coda.llm import (
     BusyError,
+    EndedEarlyError,
     LLMError,
     LLMTimeoutError,
+    ModelCannotLoadError,
     ModelNotFoundError,
+    PromptTooLongError,
     RejectedError,
+    ServerAuthError,
     StreamInterruptedError,
     UnavailableError,
 )
@@ -34,6 +38,11 @@ def test_every_message_exists_in_both_languages() -> None:
         StreamInterruptedError("x"),
         LLMError("x"),
         RejectedError("x"),
+        ModelCannotLoadError("x", params={"model": "m:1"}),
+        ModelCannotLoadError("x", params={"model": "m:1", "reason": "memory"}),
+        PromptTooLongError("x"),
+        ServerAuthError("x", params={"status": 401}),
+        EndedEarlyError("x"),
         InputError("empty", "x"),
         InputError("message_too_long", "x", limit=10, length=12),
         InputError("bad_history", "x"),
@@ -45,6 +54,27 @@ def test_every_error_kind_has_its_own_message(error: LLMError | InputError) -> N
 
     assert ja != en
     assert ja != translate("error.llm_error", "ja") or error.kind == "llm_error"
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_model_that_cannot_fit_is_named_with_the_memory_it_needs(lang: str) -> None:
+    params = {"model": "big:7b", "reason": "memory", "needed": "7.5 GiB", "available": "5.2 GiB"}
+
+    said = error_message("model_cannot_load", params, lang)
+
+    assert "big:7b" in said
+    assert "7.5 GiB" in said
+    assert "5.2 GiB" in said
+    assert said != error_message("model_cannot_load", {"model": "big:7b"}, lang)
+
+
+@pytest.mark.parametrize("kind", ["prompt_too_long", "ended_early", "model_cannot_load"])
+def test_what_rephrasing_cannot_fix_never_says_rephrase(kind: str) -> None:
+    said = error_message(kind, {"model": "m:1"}, "en").lower()
+
+    assert "rephrase" not in said
+    assert "cannot be reached" not in said
+    assert "connection dropped" not in said
 
 
 def test_messages_name_what_to_change() -> None:

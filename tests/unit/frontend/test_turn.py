@@ -11,7 +11,14 @@ from flask.testing import FlaskClient
 
 from coda.frontend.model_reader import AnswerReader
 from coda.infrastructure.bootstrap import generation_options
-from coda.llm import Message, Role, StreamInterruptedError, UnavailableError
+from coda.llm import (
+    EndedEarlyError,
+    Message,
+    ModelCannotLoadError,
+    Role,
+    StreamInterruptedError,
+    UnavailableError,
+)
 from tests.support.client import post_turn
 from tests.support.html import attr, bubbles, one, partials
 from tests.support.settings import WEB_SETTINGS
@@ -107,6 +114,42 @@ def test_failure_before_any_text_shows_its_own_message(
     assert state == "error"
     assert "接続できません" in one(answer, ".message-error").get_text()
     assert last.name == "error"
+
+
+def test_a_model_that_cannot_fit_says_so_and_the_log_keeps_the_servers_words(
+    client: FlaskClient, stub: StubModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.texts = []
+    detail = "ollama 500: model requires more system memory (7.5 GiB) than is available (5.2 GiB)"
+    params = {"model": "stub:1", "reason": "memory", "needed": "7.5 GiB", "available": "5.2 GiB"}
+    stub.error = ModelCannotLoadError(detail, params=params, upstream_status=500)
+
+    with caplog.at_level("INFO", logger="coda.access"):
+        *_, final, _ = post_turn(client)
+
+    _, answer = final_bubble(final)
+    said = one(answer, ".message-error").get_text()
+    assert "stub:1" in said
+    assert "7.5 GiB" in said
+    assert "接続できません" not in said
+    (line,) = [r for r in caplog.records if r.name == "coda.access"]
+    assert vars(line)["error_kind"] == "model_cannot_load"
+    assert vars(line)["error_detail"] == detail
+
+
+def test_an_answer_the_server_ended_early_keeps_its_text_and_blames_no_connection(
+    client: FlaskClient, stub: StubModel
+) -> None:
+    stub.texts = ["同じ", "同じ"]
+    stub.error = EndedEarlyError("the server ended the stream without its final line")
+
+    *_, final, _ = post_turn(client)
+
+    _, answer = final_bubble(final)
+    assert one(answer, ".message-body").get_text().strip() == "同じ同じ"
+    said = one(answer, ".message-error").get_text()
+    assert "打ち切りました" in said
+    assert "接続が切れ、" not in said
 
 
 def test_a_bug_below_the_port_still_ends_with_a_message(

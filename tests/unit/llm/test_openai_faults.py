@@ -21,10 +21,10 @@ from coda.llm import (
     Message,
     RejectedError,
     Role,
+    ServerAuthError,
     SpeedSource,
     StreamInterruptedError,
     TokenSource,
-    UnavailableError,
     estimate_tokens,
 )
 from coda.llm.openai import OpenAIChatModel
@@ -149,10 +149,10 @@ def test_the_identity_token_leaves_authorization_to_the_api_key() -> None:
     assert seen == [(f"Bearer {KEY}", "Bearer id-t0ken")] * 2
 
 
-def test_listing_refused_for_a_wrong_key_is_unavailable_with_the_status() -> None:
+def test_listing_refused_for_a_wrong_key_says_so_with_the_status() -> None:
     model = model_with(lambda _: httpx.Response(401, json={"error": "Unauthorized"}))
 
-    with pytest.raises(UnavailableError) as caught:
+    with pytest.raises(ServerAuthError) as caught:
         model.list_models()
 
     assert caught.value.upstream_status == 401
@@ -193,7 +193,7 @@ def test_the_api_key_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     model = model_with(handler)
     with caplog.at_level(logging.DEBUG):
         list(model.stream(MESSAGES, OPTIONS))
-        with pytest.raises(UnavailableError) as caught:
+        with pytest.raises(ServerAuthError) as caught:
             model.list_models()
 
     assert caplog.records, "nothing was logged at DEBUG: the test would prove nothing"
