@@ -89,6 +89,13 @@ class TurnPartials:
             return _partial(f"#{LEFT_OUT_ID}", "outerHTML", html)
         return str(html)
 
+    def left_out_update(self, left_out: int, shown: int) -> str:
+        """The notice when more turns are left out during the turn: its count updated in place,
+        or the notice added just above the answer when the page had none."""
+        if shown:
+            return self.left_out_notice(left_out, shown)
+        return _partial(f"#{self.id}", "beforebegin", left_out_notice(left_out, self.lang))
+
     def append(self, text: str) -> str:
         """Streamed text, escaped, appended to the bubble's body."""
         return _partial(f"#{self.id}-body", "beforeend", escape(text))

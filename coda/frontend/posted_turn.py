@@ -25,6 +25,7 @@ from coda.llm import (
     PromptLimits,
     Role,
     build_messages,
+    estimate_tokens,
     history_budget,
 )
 
@@ -104,11 +105,15 @@ def read_turn(
     shown, question, history, answer_so_far = _question(
         form, settings, history, limits, continue_instruction
     )
-    if history_budget(system, question, limits) < 0:
+    budget = history_budget(system, question, limits)
+    if budget < 0:
+        # The characters that surely fit: the room the question has, over the three UTF-8 bytes
+        # (so at most three tokens, `estimate_tokens`) a Japanese character takes.
+        room = budget + estimate_tokens(question) - estimate_tokens("")
         raise InputError(
             "message_too_long",
             f"message of {len(question)} characters does not fit the context window",
-            limit=limits.max_message_chars,
+            limit=max(1, min(limits.max_message_chars, room // 3)),
             length=len(question),
         )
     prompt = build_messages(system, history, question, limits)

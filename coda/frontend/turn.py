@@ -29,7 +29,15 @@ from coda.frontend.posted_turn import PostedTurn
 from coda.frontend.saved_conversation import usage_fields
 from coda.frontend.services import Pacing
 from coda.frontend.sse import comment, event
-from coda.llm import ChatModel, GenerationOptions, LLMError, Usage
+from coda.llm import (
+    ChatModel,
+    GenerationOptions,
+    LLMError,
+    Message,
+    PromptTooLongError,
+    Usage,
+    without_older_turns,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +87,7 @@ def stream_turn(
     started = clock()
     parts: list[str] = []
     about = _about(turn)
+    prompt, left_out, left_out_shown = turn.prompt, turn.left_out, turn.left_out_shown
 
     def answer() -> str:
         """The answer's text so far; a continuation's starts with the answer it extends."""
@@ -91,6 +100,8 @@ def stream_turn(
         with draining.listening(lambda: reader.wake("draining")):
             notice = partials.left_out_notice(turn.left_out, turn.left_out_shown)
             yield event(notice + partials.opening(turn.message, answer_so_far=turn.answer_so_far))
+            if notice:
+                left_out_shown = turn.left_out
             last_write = clock()
             while True:
                 waiting_for_first = not parts and not notice_shown
@@ -118,6 +129,23 @@ def stream_turn(
                             record.outcome = "stopped"
                             return
                         continue  # draining: the next wait ends at its deadline
+                    shorter = _shorter(item, prompt, sent_text=bool(parts))
+                    if shorter is not None:  # refused for its length: ask without older turns
+                        prompt, dropped = shorter
+                        left_out += dropped
+                        record.left_out = about["left_out"] = left_out
+                        logger.warning(
+                            "model server refused the prompt as too long; asking again without"
+                            " older turns",
+                            extra={"left_out": left_out, "error_detail": str(item)},
+                        )
+                        reader.cancel()
+                        reader = AnswerReader(model, prompt, options)
+                        reader.start()
+                        yield event(partials.left_out_update(left_out, left_out_shown))
+                        left_out_shown = left_out
+                        last_write = clock()
+                        break
                     if isinstance(item, LLMError):
                         yield from _failed(item, answer(), partials, record, about)
                         return
@@ -150,6 +178,17 @@ def stream_turn(
     finally:
         stop_watching()
         reader.cancel()
+
+
+def _shorter(
+    item: object, prompt: list[Message], *, sent_text: bool
+) -> tuple[list[Message], int] | None:
+    """The prompt to ask again with, and how many messages it leaves out, when the server
+    refused `prompt` as longer than its window before any text: never "rephrase", and never
+    silently, since the page's left-out notice counts what the model no longer sees."""
+    if not isinstance(item, PromptTooLongError) or sent_text:
+        return None
+    return without_older_turns(prompt)
 
 
 def _about(turn: PostedTurn) -> dict[str, object]:

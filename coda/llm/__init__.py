@@ -18,7 +18,13 @@ from coda.llm.errors import (
     UnavailableError,
 )
 from coda.llm.port import ChatModel
-from coda.llm.prompt import PromptLimits, build_messages, estimate_tokens, history_budget
+from coda.llm.prompt import (
+    PromptLimits,
+    build_messages,
+    estimate_tokens,
+    history_budget,
+    without_older_turns,
+)
 from coda.llm.types import (
     Chunk,
     GenerationOptions,
@@ -55,4 +61,5 @@ __all__ = [
     "build_messages",
     "estimate_tokens",
     "history_budget",
+    "without_older_turns",
 ]

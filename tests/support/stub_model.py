@@ -12,7 +12,7 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 
-from coda.llm import Chunk, GenerationOptions, LLMError, Message, Usage
+from coda.llm import Chunk, GenerationOptions, LLMError, Message, PromptTooLongError, Usage
 
 USAGE = Usage(
     model="stub:1",
@@ -37,6 +37,8 @@ class StubModel:
     # The usage the last chunk carries (its model is always the one asked).
     usage: Usage = USAGE
     error: LLMError | None = None
+    # Prompts of more messages are refused as longer than the window, as vLLM and llama.cpp do.
+    max_messages: int | None = None
     first_delay: float = 0.0
     delay: float = 0.0
     name: str = "stub:1"
@@ -62,6 +64,9 @@ class StubModel:
     ) -> Generator[Chunk, None, None]:
         self.received.append(list(messages))
         self.asked.append(self.name)
+        if self.max_messages is not None and len(messages) > self.max_messages:
+            self.closed.set()
+            raise PromptTooLongError(f"{len(messages)} messages: maximum context length exceeded")
         try:
             time.sleep(self.first_delay)
             for text in self.texts:

@@ -152,6 +152,36 @@ def test_an_answer_the_server_ended_early_keeps_its_text_and_blames_no_connectio
     assert "接続が切れ、" not in said
 
 
+def test_a_prompt_refused_for_its_length_is_asked_again_without_older_turns_and_says_so(
+    client: FlaskClient, stub: StubModel
+) -> None:
+    stub.max_messages = 4
+    history = [{"role": ["user", "assistant"][i % 2], "content": f"turn {i}"} for i in range(6)]
+
+    received = post_turn(client, "q", history)
+
+    assert [len(prompt) for prompt in stub.received] == [8, 4]
+    assert [m.content for m in stub.received[-1][1:-1]] == ["turn 4", "turn 5"]
+    notice = next(e for e in received if partials(e.data, "beforebegin"))
+    assert "4" in one(notice.data, "#left-out").get_text()
+    assert received[-1].name == "done"
+    assert json.loads(received[-1].data)["left_out"] == 4
+    assert "rephrase" not in received[-1].data
+
+
+def test_a_prompt_with_nothing_left_to_leave_out_says_it_is_too_long(
+    client: FlaskClient, stub: StubModel
+) -> None:
+    stub.max_messages = 1
+
+    *_, final, last = post_turn(client, "q")
+
+    _, answer = final_bubble(final)
+    assert "コンテキスト" in one(answer, ".message-error").get_text()
+    assert last.name == "error"
+    assert len(stub.received) == 1
+
+
 def test_a_bug_below_the_port_still_ends_with_a_message(
     client: FlaskClient, stub: StubModel
 ) -> None:
