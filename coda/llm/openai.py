@@ -136,7 +136,7 @@ class OpenAIChatModel(ModelOnServer):
                 top_p=options.top_p,
                 seed=openai.omit if options.seed is None else options.seed,
                 # Not in OpenAI's API, but vLLM, llama.cpp and Ollama take it (Ollama ignores it).
-                extra_body={"top_k": options.top_k},
+                extra_body=_extra_body(options),
             )
 
         def send() -> openai.Stream[ChatCompletionChunk]:
@@ -229,6 +229,7 @@ class _Answer:
         since a proxy may still send text after it."""
         now = time.monotonic()
         text = "".join(choice.delta.content or "" for choice in part.choices)
+        thinking = "".join(_reasoning(choice.delta.model_extra) for choice in part.choices)
         for choice in part.choices:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
@@ -238,7 +239,7 @@ class _Answer:
                 self.first_text_at = now
         if part.usage is not None:
             self.usage = self._usage(part, part.usage, now)
-        return Chunk(text) if text else None
+        return Chunk(text, thinking=thinking) if text or thinking else None
 
     def last(self) -> Chunk | None:
         """The answer's end, once the stream has ended: its usage, the server's or estimated, or
@@ -288,6 +289,26 @@ class _Answer:
         if self.first_text_at is None or tokens < 2 or now <= self.first_text_at:
             return None
         return round((tokens - 1) / (now - self.first_text_at), 2)
+
+
+def _extra_body(options: GenerationOptions) -> dict[str, object]:
+    """What OpenAI's API has no field for: `top_k`, and thinking turned off where the server
+    passes template arguments on (vLLM, llama.cpp; Qwen3's and DeepSeek's templates read
+    `enable_thinking`)."""
+    extra: dict[str, object] = {"top_k": options.top_k}
+    if options.think is False:
+        extra["chat_template_kwargs"] = {"enable_thinking": False}
+    return extra
+
+
+def _reasoning(extra: dict[str, Any] | None) -> str:
+    """A delta's reasoning: vLLM's and llama.cpp's `reasoning_content`, or `reasoning` (Ollama's
+    `/v1`, OpenRouter, newer vLLM); not in the client's types, so read from the extra fields."""
+    for key in ("reasoning_content", "reasoning"):
+        value = (extra or {}).get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
 def _status_detail(exc: openai.APIStatusError) -> str:

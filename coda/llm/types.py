@@ -32,6 +32,9 @@ class GenerationOptions:
     max_tokens: int
     context_length: int
     seed: int | None = None
+    # None: the model's own habit. False: asked not to think first (Ollama's `think`; Qwen3's
+    # `enable_thinking` through vLLM's and llama.cpp's `chat_template_kwargs`).
+    think: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,7 +100,13 @@ class Usage:
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a streamed answer; the last one carries `usage` (and usually no text)."""
+    """A piece of a streamed answer; the last one carries `usage` (and usually no text).
+
+    `thinking` is reasoning a thinking model writes before its answer (Ollama's
+    `message.thinking`, OpenAI-compatible servers' `delta.reasoning_content` or
+    `delta.reasoning`): shown apart from the answer, never sent back as history.
+    """
 
     text: str = ""
     usage: Usage | None = None
+    thinking: str = ""

@@ -113,7 +113,8 @@ def stream_answer(
         while part is not None:
             chunk = convert(part)
             if chunk is not None:
-                sent_text = sent_text or bool(chunk.text)
+                # Reasoning shown counts as text: a retry would show it twice.
+                sent_text = sent_text or bool(chunk.text or chunk.thinking)
                 if chunk.usage is not None:
                     yield replace(chunk, usage=replace(chunk.usage, attempts=tries))
                     return
