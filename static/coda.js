@@ -297,6 +297,7 @@
       const answer = { content: data.content || "", state: data.state };
       if (data.message) answer.error = data.message;
       if (data.usage) answer.usage = data.usage;
+      if (data.reasoning) answer.reasoning = data.reasoning; // shown, saved, never sent as history
       finish(answer, Number(data.left_out) || 0);
     });
   }

@@ -52,6 +52,8 @@ class Settings:
     model: str = DEFAULT_MODEL
     # The models users may choose in the page; empty: just `model`. It always holds `model`.
     models: tuple[str, ...] = ()
+    # Thinking models asked to answer without reasoning first (Ollama's `think: false`).
+    no_thinking_models: tuple[str, ...] = ()
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
 
     connect_timeout: float = 5.0
@@ -181,6 +183,7 @@ class Settings:
             ),
             model=reader.read("CODA_MODEL", parse.model_name, defaults.model),
             models=reader.read("CODA_MODELS", parse.model_names, ()),
+            no_thinking_models=reader.read("CODA_NO_THINKING_MODELS", parse.model_names, ()),
             system_prompt=reader.read("CODA_SYSTEM_PROMPT", parse.nonempty, defaults.system_prompt),
             connect_timeout=reader.read(
                 "CODA_CONNECT_TIMEOUT", parse.number(0.1, 300), defaults.connect_timeout

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import render_template
 from markupsafe import Markup, escape
@@ -27,6 +27,8 @@ class Bubble:
     error: str = ""
     status: str = ""
     meta: str = ""
+    # A thinking model's reasoning, sanitized Markdown like the answer, shown collapsed above it.
+    reasoning: Markup = field(default_factory=Markup)
 
 
 def usage_line(usage: Usage, lang: str) -> str:
@@ -50,15 +52,36 @@ def usage_line(usage: Usage, lang: str) -> str:
 
 
 def finished_bubble(
-    *, role: str, text: str, state: str, lang: str, id: str = "", error: str = "", meta: str = ""
+    *,
+    role: str,
+    text: str,
+    state: str,
+    lang: str,
+    id: str = "",
+    error: str = "",
+    meta: str = "",
+    reasoning: str = "",
 ) -> Bubble:
-    """A message at rest: the user's as typed, the assistant's as sanitized Markdown."""
+    """A message at rest: the user's as typed, the assistant's as sanitized Markdown, with its
+    reasoning (a thinking model's) rendered the same way."""
+    thought = Markup("")
     if role == "user":
         body = escape(text)
     else:
         body = render_markdown(text, copy_label=translate("copy", lang))
+        if reasoning.strip():
+            thought = render_markdown(reasoning, copy_label=translate("copy", lang))
     status = translate(state, lang) if state in STATUS_STATES else ""
-    return Bubble(role=role, body=body, state=state, id=id, error=error, status=status, meta=meta)
+    return Bubble(
+        role=role,
+        body=body,
+        state=state,
+        id=id,
+        error=error,
+        status=status,
+        meta=meta,
+        reasoning=thought,
+    )
 
 
 class TurnPartials:

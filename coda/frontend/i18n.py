@@ -350,6 +350,21 @@ CATALOGUE.update(
 # What model servers really do (issue 19): counts they did not send, failures said as they are.
 CATALOGUE.update(
     {
+        "thinking": {
+            "ja": "モデルが考えています…（考えた内容は回答の上に表示されます）",
+            "en": "The model is thinking… (its reasoning appears above the answer)",
+        },
+        "reasoning": {"ja": "モデルの考え", "en": "The model's reasoning"},
+        "reasoning_exhausted": {
+            "ja": (
+                "モデルが考えるだけで回答の長さの上限を使い切り、回答を書けませんでした。"
+                "設定で「回答の長さ」を増やして「回答を作り直す」を押してください。"
+            ),
+            "en": (
+                "The model spent the whole answer length on its reasoning and wrote no answer. "
+                "Raise the answer length in the settings, then press Regenerate."
+            ),
+        },
         "meta_estimated": {
             "ja": "（サーバーがトークン数を返さないため coda の推定値）",
             "en": "(token counts estimated by coda: the server sent none)",

@@ -74,12 +74,16 @@ class PostedTurn:
     left_out: int = 0
     left_out_shown: int = 0
 
-    def options(self, configured: GenerationOptions) -> GenerationOptions:
-        """The configured options with this turn's temperature and answer length."""
+    def options(
+        self, configured: GenerationOptions, *, no_thinking: tuple[str, ...] = ()
+    ) -> GenerationOptions:
+        """The configured options with this turn's temperature and answer length; thinking off
+        when the turn's model is one of `no_thinking` (`CODA_NO_THINKING_MODELS`)."""
         return replace(
             configured,
             temperature=configured.temperature if self.temperature is None else self.temperature,
             max_tokens=configured.max_tokens if self.max_tokens is None else self.max_tokens,
+            think=False if self.model in no_thinking else configured.think,
         )
 
 

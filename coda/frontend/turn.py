@@ -49,7 +49,8 @@ class TurnRecord:
     outcome: str = "started"  # done | stopped | error
     error_kind: str | None = None
     error_detail: str | None = None
-    first_token_ms: float | None = None
+    first_token_ms: float | None = None  # the answer's first text, reasoning not counted
+    first_thinking_ms: float | None = None  # a thinking model's first reasoning
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     token_source: str | None = None  # server | estimated (coda.llm.TokenSource)
@@ -86,12 +87,16 @@ def stream_turn(
     partials = TurnPartials(lang)
     started = clock()
     parts: list[str] = []
+    thoughts: list[str] = []  # a thinking model's reasoning: shown apart, never sent back
     about = _about(turn)
     prompt, left_out, left_out_shown = turn.prompt, turn.left_out, turn.left_out_shown
 
     def answer() -> str:
         """The answer's text so far; a continuation's starts with the answer it extends."""
         return turn.answer_so_far + "".join(parts)
+
+    def reasoning() -> str:
+        return "".join(thoughts)
 
     notice_shown = False
     reader.start()
@@ -113,7 +118,7 @@ def stream_turn(
                 items = reader.take(deadline - clock())
                 if not items:
                     if draining.deadline is not None and clock() >= draining.deadline:
-                        yield from _restarting(answer(), partials, record, about)
+                        yield from _restarting(answer(), reasoning(), partials, record, about)
                         return
                     if waiting_for_first and clock() >= started + pacing.notice_seconds:
                         notice_shown = True
@@ -123,6 +128,7 @@ def stream_turn(
                     last_write = clock()
                     continue
                 arrived: list[str] = []
+                states: list[str] = []  # notices this batch brings: the thinking state
                 for item in items:
                     if isinstance(item, Wake):
                         if item.reason == "hangup":
@@ -147,22 +153,31 @@ def stream_turn(
                         last_write = clock()
                         break
                     if isinstance(item, LLMError):
-                        yield from _failed(item, answer(), partials, record, about)
+                        yield from _failed(item, answer(), reasoning(), partials, record, about)
                         return
                     if isinstance(item, Exception):
                         raise item  # a bug below the port: reported below like one of ours
+                    if item.thinking:
+                        if not thoughts:
+                            record.first_thinking_ms = round((clock() - started) * 1000, 1)
+                            if not parts:  # thinking, not loading: say so until the answer
+                                states.append(partials.notice("thinking"))
+                                notice_shown = True
+                        thoughts.append(item.thinking)
                     if item.text:
                         if not parts:
                             record.first_token_ms = round((clock() - started) * 1000, 1)
                         parts.append(item.text)
                         arrived.append(item.text)
                     if item.usage is not None:
-                        yield from _done(item.usage, answer(), partials, record, about)
+                        yield from _done(item.usage, answer(), reasoning(), partials, record, about)
                         return
+                html = "".join(states)
                 if arrived:
-                    html = partials.append("".join(arrived))
+                    html += partials.append("".join(arrived))
                     if notice_shown and len(parts) == len(arrived):  # the first text: notice goes
                         html = partials.clear_notice() + html
+                if html:
                     yield event(html)
                     last_write = clock()
     except GeneratorExit:
@@ -173,7 +188,7 @@ def stream_turn(
         record.outcome, record.error_kind = "error", "internal"
         record.error_detail = f"{type(exc).__name__}: {exc}"
         yield from _final_error(
-            translate("error.internal", partials.lang), answer(), partials, about
+            translate("error.internal", partials.lang), answer(), reasoning(), partials, about
         )
     finally:
         stop_watching()
@@ -202,7 +217,12 @@ def _about(turn: PostedTurn) -> dict[str, object]:
 
 
 def _done(
-    usage: Usage, text: str, partials: TurnPartials, record: TurnRecord, about: dict[str, object]
+    usage: Usage,
+    text: str,
+    reasoning: str,
+    partials: TurnPartials,
+    record: TurnRecord,
+    about: dict[str, object],
 ) -> Iterator[bytes]:
     record.outcome = "done"
     record.model = usage.model
@@ -213,7 +233,12 @@ def _done(
     record.load_seconds = usage.load_seconds
     record.attempts = usage.attempts
     lang = partials.lang
-    error = "" if text.strip() else translate("empty_answer", lang)
+    error = ""
+    if not text.strip():
+        # Reasoning that ran into the length limit left no room for the answer: not the
+        # question's fault, and not an empty answer.
+        exhausted = reasoning.strip() and usage.done_reason == "length"
+        error = translate("reasoning_exhausted" if exhausted else "empty_answer", lang)
     bubble = finished_bubble(
         role="assistant",
         text=text,
@@ -222,35 +247,47 @@ def _done(
         id=partials.id,
         error=error,
         meta=usage_line(usage, lang),
+        reasoning=reasoning,
     )
     yield event(partials.final(bubble))
     payload = {"state": "done", "content": text, "usage": usage_fields(usage), **about}
+    if reasoning:
+        payload["reasoning"] = reasoning
+    if error:
+        payload["message"] = error
     yield event(json.dumps(payload, ensure_ascii=False), "done")
 
 
 def _restarting(
-    text: str, partials: TurnPartials, record: TurnRecord, about: dict[str, object]
+    text: str,
+    reasoning: str,
+    partials: TurnPartials,
+    record: TurnRecord,
+    about: dict[str, object],
 ) -> Iterator[bytes]:
     record.outcome, record.error_kind = "error", "restarting"
     record.error_detail = "the worker is shutting down"
-    yield from _final_error(translate("error.restarting", partials.lang), text, partials, about)
+    message = translate("error.restarting", partials.lang)
+    yield from _final_error(message, text, reasoning, partials, about)
 
 
 def _failed(
     error: LLMError,
     text: str,
+    reasoning: str,
     partials: TurnPartials,
     record: TurnRecord,
     about: dict[str, object],
 ) -> Iterator[bytes]:
     record.outcome, record.error_kind, record.error_detail = "error", error.kind, error.detail
     record.attempts = error.attempts
-    message = error_message(error.kind, error.params, partials.lang, answered=bool(text))
-    yield from _final_error(message, text, partials, about)
+    answered = bool(text or reasoning)
+    message = error_message(error.kind, error.params, partials.lang, answered=answered)
+    yield from _final_error(message, text, reasoning, partials, about)
 
 
 def _final_error(
-    message: str, text: str, partials: TurnPartials, about: dict[str, object]
+    message: str, text: str, reasoning: str, partials: TurnPartials, about: dict[str, object]
 ) -> Iterator[bytes]:
     bubble = finished_bubble(
         role="assistant",
@@ -259,7 +296,10 @@ def _final_error(
         lang=partials.lang,
         id=partials.id,
         error=message,
+        reasoning=reasoning,
     )
     yield event(partials.final(bubble))
     payload = {"state": "error", "content": text, "message": message, **about}
+    if reasoning:
+        payload["reasoning"] = reasoning
     yield event(json.dumps(payload, ensure_ascii=False), "error")

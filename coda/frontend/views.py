@@ -122,7 +122,9 @@ def chat() -> Response:
         body = stream_turn(
             model,
             turn,
-            turn.options(app_services.options),
+            turn.options(
+                app_services.options, no_thinking=app_services.settings.no_thinking_models
+            ),
             lang=lang,
             record=record,
             pacing=app_services.pacing,
@@ -163,6 +165,7 @@ def conversation() -> Response:
             lang=lang,
             error=turn.error,
             meta="" if turn.usage is None else usage_line(turn.usage, lang),
+            reasoning=turn.reasoning,
         )
         for turn in saved.turns
     ]

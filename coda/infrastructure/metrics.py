@@ -96,7 +96,7 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         ),
         first_token=Histogram(
             "coda_answer_first_token_seconds",
-            "From the start of the answer's stream to its first text.",
+            "From the start of the answer's stream to its first text (reasoning not counted).",
             ["model"],
             buckets=FIRST_TOKEN_BUCKETS,
             registry=registry,

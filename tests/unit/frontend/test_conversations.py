@@ -150,10 +150,8 @@ def test_an_exported_conversation_is_checked_and_handed_back_to_keep(client: Fla
     kept = json.loads(attr(result, "data-conversation"))
     assert kept["title"] == "首都の話"
     assert [t["content"] for t in kept["turns"]] == ["q1", "a1", "q2", ""]
-    assert kept["turns"][1]["usage"] == {
-        **USAGE,
-        "token_source": "server",
-    }  # older files: the server's
+    # A file from before token sources were kept: its counts were the server's.
+    assert kept["turns"][1]["usage"] == {**USAGE, "token_source": "server"}
     assert kept["turns"][3]["error"] == "サーバーに接続できません"
     assert kept["settings"]["preset"] == "code-review"
     assert kept["settings"]["fields"]["strictness"] == "high"
