@@ -73,17 +73,19 @@ class PostedTurn:
     answer_so_far: str = ""
     left_out: int = 0
     left_out_shown: int = 0
+    think: bool | None = None  # the preset's: False turns thinking off
 
     def options(
         self, configured: GenerationOptions, *, no_thinking: tuple[str, ...] = ()
     ) -> GenerationOptions:
         """The configured options with this turn's temperature and answer length; thinking off
-        when the turn's model is one of `no_thinking` (`CODA_NO_THINKING_MODELS`)."""
+        when the turn's model is one of `no_thinking` (`CODA_NO_THINKING_MODELS`), or its preset
+        says `think = false`."""
         return replace(
             configured,
             temperature=configured.temperature if self.temperature is None else self.temperature,
             max_tokens=configured.max_tokens if self.max_tokens is None else self.max_tokens,
-            think=False if self.model in no_thinking else configured.think,
+            think=False if self.model in no_thinking or self.think is False else configured.think,
         )
 
 
@@ -133,6 +135,7 @@ def read_turn(
         answer_so_far=answer_so_far,
         left_out=earlier + len(history) - (len(prompt) - 2),
         left_out_shown=read_count(form.get("left_out_shown", ""), "left_out_shown"),
+        think=settings.chosen.preset.think,
     )
 
 

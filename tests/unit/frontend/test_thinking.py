@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from coda.config.presets import shipped_presets
+from coda.config.presets import load_presets, shipped_presets
 from coda.frontend.saved_conversation import read_import
 from coda.infrastructure.app import create_app
 from tests.support.client import post_turn
@@ -133,3 +134,17 @@ def test_thinking_is_left_to_the_model_otherwise(client: FlaskClient, stub: Stub
     post_turn(client)
 
     assert stub.options_seen[0].think is None
+
+
+def test_a_preset_can_turn_thinking_off(stub: StubModel, tmp_path: Path) -> None:
+    text = (Path(__file__).parents[3] / "coda" / "config" / "presets.toml").read_text()
+    quiet = text.replace('id = "general"', 'id = "general"\nthink = false', 1)
+    presets_file = tmp_path / "presets.toml"
+    presets_file.write_text(quiet, encoding="utf-8")
+    settings = replace(WEB_SETTINGS, presets=load_presets(presets_file))
+    app: Flask = create_app(settings, chat_model=stub)
+    app.config["WTF_CSRF_ENABLED"] = False
+
+    post_turn(app.test_client())
+
+    assert stub.options_seen[0].think is False
