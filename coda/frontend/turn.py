@@ -35,9 +35,11 @@ from coda.llm import (
     LLMError,
     Message,
     PromptTooLongError,
+    TokenSource,
     Usage,
     without_older_turns,
 )
+from coda.llm.prompt import prompt_estimate
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ class TurnRecord:
     preset: str | None = None
     mode: str | None = None  # new | edit | regenerate | continue
     left_out: int | None = None  # earlier turns the model no longer sees
+    prompt_estimate: int | None = None  # coda's upper bound of prompt_tokens (estimate_tokens)
 
     def log_fields(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -90,6 +93,7 @@ def stream_turn(
     thoughts: list[str] = []  # a thinking model's reasoning: shown apart, never sent back
     about = _about(turn)
     prompt, left_out, left_out_shown = turn.prompt, turn.left_out, turn.left_out_shown
+    record.prompt_estimate = prompt_estimate(prompt)
 
     def answer() -> str:
         """The answer's text so far; a continuation's starts with the answer it extends."""
@@ -145,6 +149,7 @@ def stream_turn(
                             " older turns",
                             extra={"left_out": left_out, "error_detail": str(item)},
                         )
+                        record.prompt_estimate = prompt_estimate(prompt)
                         reader.cancel()
                         reader = AnswerReader(model, prompt, options)
                         reader.start()
@@ -229,6 +234,15 @@ def _done(
     record.prompt_tokens = usage.prompt_tokens
     record.completion_tokens = usage.completion_tokens
     record.token_source = usage.token_source.value
+    if usage.token_source is TokenSource.SERVER and usage.prompt_tokens > (
+        record.prompt_estimate or usage.prompt_tokens
+    ):
+        # The bound failed: a model whose template or tokenizer costs more than the shipped ones.
+        # Ollama may then have cut the oldest messages without a word; say so where it is read.
+        logger.warning(
+            "the server counted more prompt tokens than coda's upper bound",
+            extra={"prompt_tokens": usage.prompt_tokens, "prompt_estimate": record.prompt_estimate},
+        )
     record.tokens_per_second = usage.tokens_per_second
     record.load_seconds = usage.load_seconds
     record.attempts = usage.attempts

@@ -40,7 +40,7 @@ from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
 from coda.llm.errors import LLMError, RejectedError, UnavailableError
-from coda.llm.prompt import estimate_tokens
+from coda.llm.prompt import prompt_estimate
 from coda.llm.server_errors import error_for_status, error_for_transport, error_in_stream
 from coda.llm.types import (
     Chunk,
@@ -121,9 +121,7 @@ class OpenAIChatModel(ModelOnServer):
     ) -> Generator[Chunk, None, None]:
         """Stream an answer; see the module docstring for how failures and closing behave."""
         payload = [_to_openai_message(m) for m in messages]
-        answer = _Answer(
-            self.model, prompt_estimate=sum(estimate_tokens(m.content) for m in messages)
-        )
+        answer = _Answer(self.model, prompt_estimate=prompt_estimate(messages))
 
         def create(*, with_usage: bool) -> openai.Stream[ChatCompletionChunk]:
             return self._client.chat.completions.create(

@@ -113,3 +113,8 @@ def without_older_turns(prompt: Sequence[Message]) -> tuple[list[Message], int] 
     while kept and kept[0].role is Role.ASSISTANT:
         kept.pop(0)
     return [prompt[0], *kept, prompt[-1]], len(history) - len(kept)
+
+
+def prompt_estimate(prompt: Sequence[Message]) -> int:
+    """The upper bound of what a whole prompt costs: every message, and the prompt's own share."""
+    return PROMPT_OVERHEAD_TOKENS + sum(estimate_tokens(m.content) for m in prompt)

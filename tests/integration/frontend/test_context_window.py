@@ -44,3 +44,5 @@ def test_a_conversation_past_the_window_is_trimmed_and_says_so(
     (line,) = access_log
     # What the server read fits the window with the answer: nothing was cut on its side.
     assert line.prompt_tokens + ANSWER <= WINDOW  # type: ignore[attr-defined]
+    # And coda's bound held for the whole prompt, template included.
+    assert line.prompt_tokens <= line.prompt_estimate  # type: ignore[attr-defined]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -23,7 +24,7 @@ from tests.support.client import post_turn
 from tests.support.html import attr, bubbles, one, partials
 from tests.support.settings import WEB_SETTINGS
 from tests.support.sse import Event, events
-from tests.support.stub_model import StubModel
+from tests.support.stub_model import USAGE, StubModel
 
 
 def appended(event: Event) -> list[str]:
@@ -299,3 +300,25 @@ def test_a_draining_worker_ends_the_answer_with_a_restart_message_and_keeps_the_
     assert last.name == "error"
     assert json.loads(last.data)["content"].startswith("途中")
     assert stub.closed.wait(2), "the model was not cancelled"
+
+
+def test_a_server_count_above_the_bound_is_logged_as_the_bound_failing(
+    client: FlaskClient, stub: StubModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.usage = replace(USAGE, prompt_tokens=1_000_000)
+
+    with caplog.at_level("INFO"):
+        post_turn(client)
+
+    (line,) = [r for r in caplog.records if r.name == "coda.access"]
+    assert 0 < vars(line)["prompt_estimate"] < 1_000_000
+    assert any("upper bound" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_a_server_count_within_the_bound_is_not_logged(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        post_turn(client)
+
+    assert not any("upper bound" in r.getMessage() for r in caplog.records)
