@@ -20,6 +20,9 @@ Ollama (server/routes.go `handleScheduleError`, llm/server.go, server/sched.go, 
   model_cannot_load, not retried: a load takes seconds to minutes and fails the same way again.
 - 500 otherwise ("model runner has unexpectedly stopped, ...", "an error was encountered while
   running the model") -> unavailable, retried: the next request starts a fresh runner.
+- With `truncate: false` (coda does not send it: its own count keeps prompts within the window),
+  the runner refuses "the input length exceeds the context length" (runner/*/runner.go)
+  -> prompt_too_long.
 vLLM (entrypoints/openai, OpenAI's error object with `type` BadRequestError, NotFoundError):
 - 400 "This model's maximum context length is N tokens. However, you requested ...", "... is
   longer than the maximum model length of N" -> prompt_too_long; other 400s -> rejected.
@@ -68,6 +71,7 @@ TOO_LONG = (
     "exceeds the available context size",
     "exceed_context_size",
     "longer than the maximum model length",
+    "input length exceeds the context length",
 )
 # Ollama's "model requires more system memory (7.5 GiB) than is available (5.2 GiB)"; bounded, as
 # the text is the server's.

@@ -333,6 +333,7 @@ TOO_LONG = [
     ),
     (400, "request (1290 tokens) exceeds the available context size (512 tokens)"),
     (500, "the request exceeds the available context size, try increasing the context size"),
+    (400, "the input length exceeds the context length"),  # Ollama's runner, truncate: false
 ]
 
 
