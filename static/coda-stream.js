@@ -164,6 +164,7 @@
       const answer = { content: ended.content || "", state: ended.state };
       if (ended.message) answer.error = ended.message;
       if (ended.usage) answer.usage = ended.usage;
+      if (ended.reasoning) answer.reasoning = ended.reasoning; // shown, saved, never sent as history
       finish(answer, Number(ended.left_out) || 0);
     });
   }

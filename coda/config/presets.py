@@ -77,6 +77,8 @@ class Preset:
     fields: tuple[PresetField, ...] = ()
     temperature: float | None = None
     max_tokens: int | None = None
+    # False: a thinking model answers without reasoning first (None: as the model does).
+    think: bool | None = None
 
     def field(self, field_id: str) -> PresetField | None:
         return next((f for f in self.fields if f.id == field_id), None)
@@ -155,7 +157,7 @@ def _preset(item: object, index: int, problems: list[str]) -> Preset | None:
     if not isinstance(item, dict):
         problems.append(f"{where} is not a table")
         return None
-    allowed = {"id", "name", "system", "message", "fields", "temperature", "max_tokens"}
+    allowed = {"id", "name", "system", "message", "fields", "temperature", "max_tokens", "think"}
     _unknown_keys(item, allowed, where, problems)
     preset_id = item.get("id")
     if not isinstance(preset_id, str) or not _PRESET_ID.fullmatch(preset_id):
@@ -196,6 +198,7 @@ def _preset(item: object, index: int, problems: list[str]) -> Preset | None:
         fields=tuple(fields),
         temperature=_optional_number(item, "temperature", ranges.TEMPERATURE, where, problems),
         max_tokens=_optional_whole(item, "max_tokens", ranges.ANSWER_TOKENS, where, problems),
+        think=_optional_false(item, "think", where, problems),
     )
 
 
@@ -323,6 +326,20 @@ def _optional_number(
         problems.append(f"{where}: {key} must be a number from {low:g} to {high:g}")
         return None
     return float(value)
+
+
+def _optional_false(
+    item: Mapping[str, Any], key: str, where: str, problems: list[str]
+) -> bool | None:
+    """`think = false` turns thinking off; `true` would force it on models that cannot think,
+    which Ollama refuses with 400, so only false is taken."""
+    value = item.get(key)
+    if value is None:
+        return None
+    if value is not False:
+        problems.append(f"{where}: {key} can only be false (leave it out for the model's habit)")
+        return None
+    return False
 
 
 def _optional_whole(

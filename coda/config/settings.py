@@ -81,6 +81,9 @@ class Settings:
     openai_api_key: str = setting(
         "CODA_OPENAI_API_KEY", parse.nonempty, "", SERVER,
         "the bearer token of an OpenAI-compatible server: in no repr, log or message", secret=True)
+    openai_stream_usage: bool = setting(
+        "CODA_OPENAI_STREAM_USAGE", parse.boolean, True, SERVER,
+        "ask an OpenAI-compatible server for usage (stream_options); off where it mishandles it")
     server_auth: str = setting(
         "CODA_SERVER_AUTH", parse.choice(SERVER_AUTH_MODES), "none", SERVER,
         "`id-token`: a Google ID token on each call (a private Cloud Run model server)",
@@ -95,6 +98,9 @@ class Settings:
     models: tuple[str, ...] = setting(
         "CODA_MODELS", parse.model_names, (), SERVER,
         "the models users may choose in the page; empty: just `model`, which it must hold")
+    no_thinking_models: tuple[str, ...] = setting(
+        "CODA_NO_THINKING_MODELS", parse.model_names, (), SERVER,
+        "thinking models asked to answer without reasoning first (Ollama's think: false)")
     system_prompt: str = setting(
         "CODA_SYSTEM_PROMPT", parse.nonempty, DEFAULT_SYSTEM_PROMPT, SERVER,
         "the system prompt, the server's own (a preset may have its own)")

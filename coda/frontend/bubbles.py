@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import render_template
 from markupsafe import Markup, escape
 
 from coda.frontend.i18n import translate
 from coda.frontend.markdown import render_markdown
-from coda.llm import Usage
+from coda.llm import TokenSource, Usage
 
 # States whose bubble says in a line of its own how the answer ended (`stopped`, `interrupted`).
 STATUS_STATES = frozenset({"stopped", "interrupted"})
@@ -30,6 +30,8 @@ class Bubble:
     # What a finished answer offers to ask besides regenerating: `continue` when it stopped at the
     # length limit. The page shows the button the last answer offers; it does not decide.
     offers: tuple[str, ...] = ()
+    # A thinking model's reasoning, sanitized Markdown like the answer, shown collapsed above it.
+    reasoning: Markup = field(default_factory=Markup)
 
 
 class UsageLine(str):
@@ -58,23 +60,37 @@ def usage_line(usage: Usage, lang: str) -> UsageLine:
         source="" if speed is None else translate(f"speed.{usage.speed_source.value}", lang),
     )
     cut = usage.done_reason == "length"
+    if usage.token_source is TokenSource.ESTIMATED:
+        line += " " + translate("meta_estimated", lang)
     if cut:
         line += " " + translate("meta_cut", lang)
     return UsageLine(line, cut=cut)
 
 
 def finished_bubble(
-    *, role: str, text: str, state: str, lang: str, id: str = "", error: str = "", meta: str = ""
+    *,
+    role: str,
+    text: str,
+    state: str,
+    lang: str,
+    id: str = "",
+    error: str = "",
+    meta: str = "",
+    reasoning: str = "",
 ) -> Bubble:
-    """A message at rest: the user's as typed, the assistant's as sanitized Markdown.
+    """A message at rest: the user's as typed, the assistant's as sanitized Markdown, with its
+    reasoning (a thinking model's) rendered the same way.
 
     An answer whose `meta` (its `usage_line`) says it was cut, and that has text to extend, offers
     `continue`, as `posted_turn` accepts it.
     """
+    thought = Markup("")
     if role == "user":
         body = escape(text)
     else:
         body = render_markdown(text, copy_label=translate("copy", lang))
+        if reasoning.strip():
+            thought = render_markdown(reasoning, copy_label=translate("copy", lang))
     status = translate(state, lang) if state in STATUS_STATES else ""
     cut = isinstance(meta, UsageLine) and meta.cut and bool(text.strip())
     offers = ("continue",) if role == "assistant" and cut else ()
@@ -87,6 +103,7 @@ def finished_bubble(
         status=status,
         meta=str(meta),
         offers=offers,
+        reasoning=thought,
     )
 
 
@@ -117,6 +134,13 @@ class TurnPartials:
         if shown:
             return _partial(f"#{LEFT_OUT_ID}", "outerHTML", html)
         return str(html)
+
+    def left_out_update(self, left_out: int, shown: int) -> str:
+        """The notice when more turns are left out during the turn: its count updated in place,
+        or the notice added just above the answer when the page had none."""
+        if shown:
+            return self.left_out_notice(left_out, shown)
+        return _partial(f"#{self.id}", "beforebegin", left_out_notice(left_out, self.lang))
 
     def append(self, text: str) -> str:
         """Streamed text, escaped, appended to the bubble's body."""

@@ -117,6 +117,8 @@ def error_message(
         fallback = "error.invalid_request.bad_history"
     elif kind == "timeout" and not answered:
         key = "error.timeout.silent"
+    elif f"error.{kind}.{params.get('reason', '')}" in CATALOGUE:  # a kind said by its reason
+        key = f"error.{kind}.{params.get('reason', '')}"
     else:
         key = f"error.{kind}"
     return phrase(key, lang, fallback=fallback).format_map(_Params(params))

@@ -27,6 +27,7 @@ from coda.llm import (
     PromptLimits,
     Role,
     build_messages,
+    estimate_tokens,
     history_budget,
 )
 
@@ -72,13 +73,19 @@ class PostedTurn:
     answer_so_far: str = ""
     left_out: int = 0
     left_out_shown: int = 0
+    think: bool | None = None  # the preset's: False turns thinking off
 
-    def options(self, configured: GenerationOptions) -> GenerationOptions:
-        """The configured options with this turn's temperature and answer length."""
+    def options(
+        self, configured: GenerationOptions, *, no_thinking: tuple[str, ...] = ()
+    ) -> GenerationOptions:
+        """The configured options with this turn's temperature and answer length; thinking off
+        when the turn's model is one of `no_thinking` (`CODA_NO_THINKING_MODELS`), or its preset
+        says `think = false`."""
         return replace(
             configured,
             temperature=configured.temperature if self.temperature is None else self.temperature,
             max_tokens=configured.max_tokens if self.max_tokens is None else self.max_tokens,
+            think=False if self.model in no_thinking or self.think is False else configured.think,
         )
 
 
@@ -105,11 +112,15 @@ def read_turn(
     shown, question, history, answer_so_far = _question(
         form, settings, history, limits, CONTINUE_INSTRUCTION[lang]
     )
-    if history_budget(system, question, limits) < 0:
+    budget = history_budget(system, question, limits)
+    if budget < 0:
+        # The characters that surely fit: the room the question has, over the three UTF-8 bytes
+        # (so at most three tokens, `estimate_tokens`) a Japanese character takes.
+        room = budget + estimate_tokens(question) - estimate_tokens("")
         raise InputError(
             "message_too_long",
             f"message of {len(question)} characters does not fit the context window",
-            limit=limits.max_message_chars,
+            limit=max(1, min(limits.max_message_chars, room // 3)),
             length=len(question),
         )
     prompt = build_messages(system, history, question, limits)
@@ -125,6 +136,7 @@ def read_turn(
         answer_so_far=answer_so_far,
         left_out=earlier + len(history) - (len(prompt) - 2),
         left_out_shown=read_count(form.get("left_out_shown", ""), "left_out_shown"),
+        think=settings.chosen.preset.think,
     )
 
 

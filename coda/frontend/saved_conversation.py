@@ -20,15 +20,17 @@ from coda.frontend.posted_json import MAX_COUNT, clean_text, read_count, read_js
 from coda.frontend.posted_settings import FIELD_PREFIX, read_settings
 from coda.frontend.posted_turn import MESSAGES_PER_STEP, parse_history
 from coda.frontend.tasks import pause
-from coda.llm import Message, PromptLimits, SpeedSource, Usage
+from coda.llm import Message, PromptLimits, SpeedSource, TokenSource, Usage
 
 SAVED_STATES = frozenset({"done", "stopped", "error", "interrupted"})
 # An answer saved while it was still coming in, then the page closed: it was interrupted.
 STREAMING = "streaming"
-SAVED_KEYS = frozenset({"state", "error", "usage"})
+SAVED_KEYS = frozenset({"state", "error", "usage", "reasoning"})
+# A thinking model's reasoning is kept with its answer, never sent back as history.
+MAX_REASONING_CHARS = 200_000
 USAGE_KEYS = frozenset(
     {"model", "prompt_tokens", "completion_tokens", "tokens_per_second", "speed_source"}
-    | {"done_reason"}
+    | {"done_reason", "token_source"}
 )
 # A list of messages, each of which may hold a usage object.
 SAVED_DEPTH = 3
@@ -47,6 +49,7 @@ class SavedTurn:
     state: str = "done"
     error: str = ""
     usage: Usage | None = None
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ def usage_fields(usage: Usage) -> dict[str, object]:
         "tokens_per_second": usage.tokens_per_second,
         "speed_source": usage.speed_source.value,
         "done_reason": usage.done_reason,
+        "token_source": usage.token_source.value,
     }
 
 
@@ -82,7 +86,7 @@ def read_saved_turns(raw: object, limits: PromptLimits) -> list[SavedTurn]:
     """Saved messages: what history allows (`parse_history`), plus a state, error and usage."""
     if not isinstance(raw, list):
         raise InputError("bad_history", "history is not a list")
-    extras: list[tuple[str, str, Usage | None]] = []
+    extras: list[tuple[str, str, Usage | None, str]] = []
     stripped: list[object] = []
     for index, item in enumerate(raw):
         if index % MESSAGES_PER_STEP == MESSAGES_PER_STEP - 1:
@@ -93,13 +97,22 @@ def read_saved_turns(raw: object, limits: PromptLimits) -> list[SavedTurn]:
         else:
             stripped.append(item)
     history = parse_history(stripped, limits)
-    return [
-        SavedTurn(message, state, error if message.role.value == "assistant" else "", usage)
-        for message, (state, error, usage) in zip(history, extras, strict=True)
-    ]
+    turns = []
+    for message, (state, error, usage, reasoning) in zip(history, extras, strict=True):
+        answer = message.role.value == "assistant"  # only an answer has an error or reasoning
+        turns.append(
+            SavedTurn(
+                message,
+                state,
+                error if answer else "",
+                usage,
+                reasoning if answer else "",
+            )
+        )
+    return turns
 
 
-def _extras(item: Mapping[str, Any], index: int) -> tuple[str, str, Usage | None]:
+def _extras(item: Mapping[str, Any], index: int) -> tuple[str, str, Usage | None, str]:
     state = item.get("state", "done")
     if not isinstance(state, str):
         raise InputError("bad_history", f"history[{index}] has a state that is not text")
@@ -113,7 +126,10 @@ def _extras(item: Mapping[str, Any], index: int) -> tuple[str, str, Usage | None
         raise InputError("bad_history", f"history[{index}] has an error that is not short text")
     raw_usage = item.get("usage")
     usage = None if raw_usage is None else _usage(raw_usage, index)
-    return state, clean_text(error), usage
+    reasoning = item.get("reasoning", "")
+    if not isinstance(reasoning, str) or len(reasoning) > MAX_REASONING_CHARS:
+        raise InputError("bad_history", f"history[{index}] has reasoning that is not text")
+    return state, clean_text(error), usage, clean_text(reasoning)
 
 
 def _usage(raw: object, index: int) -> Usage:
@@ -136,6 +152,9 @@ def _usage(raw: object, index: int) -> Usage:
     source = raw.get("speed_source", SpeedSource.SERVER.value)
     if source not in {s.value for s in SpeedSource}:
         raise refuse("has an unknown speed source")
+    tokens = raw.get("token_source", TokenSource.SERVER.value)
+    if tokens not in {s.value for s in TokenSource}:
+        raise refuse("has an unknown token source")
     reason = raw.get("done_reason", "stop")
     if not isinstance(reason, str) or len(reason) > 40:
         raise refuse("has a done reason that is not a word")
@@ -148,6 +167,7 @@ def _usage(raw: object, index: int) -> Usage:
         total_seconds=0.0,
         done_reason=clean_text(reason),
         speed_source=SpeedSource(source),
+        token_source=TokenSource(tokens),
     )
 
 
@@ -197,6 +217,8 @@ def _turn_fields(turn: SavedTurn) -> dict[str, object]:
         fields["error"] = turn.error
     if turn.usage is not None:
         fields["usage"] = usage_fields(turn.usage)
+    if turn.reasoning:
+        fields["reasoning"] = turn.reasoning
     return fields
 
 

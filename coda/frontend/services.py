@@ -46,6 +46,8 @@ class Services:
     model_notice: str
     sign_out_link: str
     max_body_bytes: int
+    # Thinking models asked to answer without reasoning first (CODA_NO_THINKING_MODELS).
+    no_thinking_models: tuple[str, ...] = ()
 
 
 def services() -> Services:

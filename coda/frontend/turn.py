@@ -29,7 +29,17 @@ from coda.frontend.posted_turn import PostedTurn
 from coda.frontend.saved_conversation import usage_fields
 from coda.frontend.services import Pacing
 from coda.frontend.sse import comment, event
-from coda.llm import ChatModel, GenerationOptions, LLMError, Usage
+from coda.llm import (
+    ChatModel,
+    GenerationOptions,
+    LLMError,
+    Message,
+    PromptTooLongError,
+    TokenSource,
+    Usage,
+    without_older_turns,
+)
+from coda.llm.prompt import prompt_estimate
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +53,11 @@ class TurnRecord:
     outcome: str = "started"  # done | stopped | error
     error_kind: str | None = None
     error_detail: str | None = None
-    first_token_ms: float | None = None
+    first_token_ms: float | None = None  # the answer's first text, reasoning not counted
+    first_thinking_ms: float | None = None  # a thinking model's first reasoning
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    token_source: str | None = None  # server | estimated (coda.llm.TokenSource)
     tokens_per_second: float | None = None
     load_seconds: float | None = None
     model: str | None = None
@@ -53,6 +65,7 @@ class TurnRecord:
     preset: str | None = None
     mode: str | None = None  # new | edit | regenerate | continue
     left_out: int | None = None  # earlier turns the model no longer sees
+    prompt_estimate: int | None = None  # coda's upper bound of prompt_tokens (estimate_tokens)
 
     def log_fields(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -79,11 +92,17 @@ def stream_turn(
     partials = TurnPartials(lang)
     started = clock()
     parts: list[str] = []
+    thoughts: list[str] = []  # a thinking model's reasoning: shown apart, never sent back
     about = _about(turn)
+    prompt, left_out, left_out_shown = turn.prompt, turn.left_out, turn.left_out_shown
+    record.prompt_estimate = prompt_estimate(prompt)
 
     def answer() -> str:
         """The answer's text so far; a continuation's starts with the answer it extends."""
         return turn.answer_so_far + "".join(parts)
+
+    def reasoning() -> str:
+        return "".join(thoughts)
 
     notice_shown = False
     reader.start()
@@ -92,6 +111,8 @@ def stream_turn(
         with draining.listening(lambda: reader.wake("draining")):
             notice = partials.left_out_notice(turn.left_out, turn.left_out_shown)
             yield event(notice + partials.opening(turn.message, answer_so_far=turn.answer_so_far))
+            if notice:
+                left_out_shown = turn.left_out
             last_write = clock()
             while True:
                 waiting_for_first = not parts and not notice_shown
@@ -103,7 +124,7 @@ def stream_turn(
                 items = reader.take(deadline - clock())
                 if not items:
                     if draining.deadline is not None and clock() >= draining.deadline:
-                        yield from _restarting(answer(), partials, record, about)
+                        yield from _restarting(answer(), reasoning(), partials, record, about)
                         return
                     if waiting_for_first and clock() >= started + pacing.notice_seconds:
                         notice_shown = True
@@ -113,29 +134,57 @@ def stream_turn(
                     last_write = clock()
                     continue
                 arrived: list[str] = []
+                states: list[str] = []  # notices this batch brings: the thinking state
                 for item in items:
                     if isinstance(item, Wake):
                         if item.reason == "hangup":
                             record.outcome = "stopped"
                             return
                         continue  # draining: the next wait ends at its deadline
+                    shorter = _shorter(item, prompt, sent_text=bool(parts))
+                    if shorter is not None:  # refused for its length: ask without older turns
+                        prompt, dropped = shorter
+                        left_out += dropped
+                        record.left_out = about["left_out"] = left_out
+                        logger.warning(
+                            "model server refused the prompt as too long; asking again without"
+                            " older turns",
+                            extra={"left_out": left_out, "error_detail": str(item)},
+                        )
+                        record.prompt_estimate = prompt_estimate(prompt)
+                        reader.cancel()
+                        reader = AnswerReader(model, prompt, options)
+                        reader.start()
+                        yield event(partials.left_out_update(left_out, left_out_shown))
+                        left_out_shown = left_out
+                        last_write = clock()
+                        break
                     if isinstance(item, LLMError):
-                        yield from _failed(item, answer(), partials, record, about)
+                        yield from _failed(item, answer(), reasoning(), partials, record, about)
                         return
                     if isinstance(item, Exception):
                         raise item  # a bug below the port: reported below like one of ours
+                    if item.thinking:
+                        if not thoughts:
+                            record.first_thinking_ms = round((clock() - started) * 1000, 1)
+                            if not parts:  # thinking, not loading: say so until the answer
+                                states.append(partials.notice("thinking"))
+                                notice_shown = True
+                        thoughts.append(item.thinking)
                     if item.text:
                         if not parts:
                             record.first_token_ms = round((clock() - started) * 1000, 1)
                         parts.append(item.text)
                         arrived.append(item.text)
                     if item.usage is not None:
-                        yield from _done(item.usage, answer(), partials, record, about)
+                        yield from _done(item.usage, answer(), reasoning(), partials, record, about)
                         return
+                html = "".join(states)
                 if arrived:
-                    html = partials.append("".join(arrived))
+                    html += partials.append("".join(arrived))
                     if notice_shown and len(parts) == len(arrived):  # the first text: notice goes
                         html = partials.clear_notice() + html
+                if html:
                     yield event(html)
                     last_write = clock()
     except GeneratorExit:
@@ -146,11 +195,22 @@ def stream_turn(
         record.outcome, record.error_kind = "error", "internal"
         record.error_detail = f"{type(exc).__name__}: {exc}"
         yield from _final_error(
-            translate("error.internal", partials.lang), answer(), partials, about
+            translate("error.internal", partials.lang), answer(), reasoning(), partials, about
         )
     finally:
         stop_watching()
         reader.cancel()
+
+
+def _shorter(
+    item: object, prompt: list[Message], *, sent_text: bool
+) -> tuple[list[Message], int] | None:
+    """The prompt to ask again with, and how many messages it leaves out, when the server
+    refused `prompt` as longer than its window before any text: never "rephrase", and never
+    silently, since the page's left-out notice counts what the model no longer sees."""
+    if not isinstance(item, PromptTooLongError) or sent_text:
+        return None
+    return without_older_turns(prompt)
 
 
 def _about(turn: PostedTurn) -> dict[str, object]:
@@ -164,17 +224,37 @@ def _about(turn: PostedTurn) -> dict[str, object]:
 
 
 def _done(
-    usage: Usage, text: str, partials: TurnPartials, record: TurnRecord, about: dict[str, object]
+    usage: Usage,
+    text: str,
+    reasoning: str,
+    partials: TurnPartials,
+    record: TurnRecord,
+    about: dict[str, object],
 ) -> Iterator[bytes]:
     record.outcome = "done"
     record.model = usage.model
     record.prompt_tokens = usage.prompt_tokens
     record.completion_tokens = usage.completion_tokens
+    record.token_source = usage.token_source.value
+    if usage.token_source is TokenSource.SERVER and usage.prompt_tokens > (
+        record.prompt_estimate or usage.prompt_tokens
+    ):
+        # The bound failed: a model whose template or tokenizer costs more than the shipped ones.
+        # Ollama may then have cut the oldest messages without a word; say so where it is read.
+        logger.warning(
+            "the server counted more prompt tokens than coda's upper bound",
+            extra={"prompt_tokens": usage.prompt_tokens, "prompt_estimate": record.prompt_estimate},
+        )
     record.tokens_per_second = usage.tokens_per_second
     record.load_seconds = usage.load_seconds
     record.attempts = usage.attempts
     lang = partials.lang
-    error = "" if text.strip() else translate("empty_answer", lang)
+    error = ""
+    if not text.strip():
+        # Reasoning that ran into the length limit left no room for the answer: not the
+        # question's fault, and not an empty answer.
+        exhausted = reasoning.strip() and usage.done_reason == "length"
+        error = translate("reasoning_exhausted" if exhausted else "empty_answer", lang)
     bubble = finished_bubble(
         role="assistant",
         text=text,
@@ -183,35 +263,47 @@ def _done(
         id=partials.id,
         error=error,
         meta=usage_line(usage, lang),
+        reasoning=reasoning,
     )
     yield event(partials.final(bubble))
     payload = {"state": "done", "content": text, "usage": usage_fields(usage), **about}
+    if reasoning:
+        payload["reasoning"] = reasoning
+    if error:
+        payload["message"] = error
     yield event(json.dumps(payload, ensure_ascii=False), "done")
 
 
 def _restarting(
-    text: str, partials: TurnPartials, record: TurnRecord, about: dict[str, object]
+    text: str,
+    reasoning: str,
+    partials: TurnPartials,
+    record: TurnRecord,
+    about: dict[str, object],
 ) -> Iterator[bytes]:
     record.outcome, record.error_kind = "error", "restarting"
     record.error_detail = "the worker is shutting down"
-    yield from _final_error(translate("error.restarting", partials.lang), text, partials, about)
+    message = translate("error.restarting", partials.lang)
+    yield from _final_error(message, text, reasoning, partials, about)
 
 
 def _failed(
     error: LLMError,
     text: str,
+    reasoning: str,
     partials: TurnPartials,
     record: TurnRecord,
     about: dict[str, object],
 ) -> Iterator[bytes]:
     record.outcome, record.error_kind, record.error_detail = "error", error.kind, error.detail
     record.attempts = error.attempts
-    message = error_message(error.kind, error.params, partials.lang, answered=bool(text))
-    yield from _final_error(message, text, partials, about)
+    answered = bool(text or reasoning)
+    message = error_message(error.kind, error.params, partials.lang, answered=answered)
+    yield from _final_error(message, text, reasoning, partials, about)
 
 
 def _final_error(
-    message: str, text: str, partials: TurnPartials, about: dict[str, object]
+    message: str, text: str, reasoning: str, partials: TurnPartials, about: dict[str, object]
 ) -> Iterator[bytes]:
     bubble = finished_bubble(
         role="assistant",
@@ -220,7 +312,10 @@ def _final_error(
         lang=partials.lang,
         id=partials.id,
         error=message,
+        reasoning=reasoning,
     )
     yield event(partials.final(bubble))
     payload = {"state": "error", "content": text, "message": message, **about}
+    if reasoning:
+        payload["reasoning"] = reasoning
     yield event(json.dumps(payload, ensure_ascii=False), "error")

@@ -140,7 +140,7 @@ def _stream(turn: PostedTurn, ticket: Ticket, app_services: Services) -> Respons
         body = stream_turn(
             model,
             turn,
-            turn.options(app_services.options),
+            turn.options(app_services.options, no_thinking=app_services.no_thinking_models),
             lang=language(),
             record=record,
             pacing=app_services.pacing,
@@ -183,6 +183,7 @@ def conversation() -> Response:
                 lang=lang,
                 error=turn.error,
                 meta="" if turn.usage is None else usage_line(turn.usage, lang),
+                reasoning=turn.reasoning,
             )
         )
         pause()  # each answer renders within its budget; a long conversation is many of them

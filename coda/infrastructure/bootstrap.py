@@ -29,7 +29,8 @@ def server_config(settings: Settings) -> ServerConfig:
 
 def generation_options(settings: Settings) -> GenerationOptions:
     """The configured sampling and length of every answer."""
-    return settings.build(GenerationOptions)
+    # Thinking is not a server-wide setting: each turn decides it from its model and preset.
+    return settings.build(GenerationOptions, think=None)
 
 
 def prompt_limits(settings: Settings) -> PromptLimits:
@@ -45,7 +46,12 @@ def _openai(server: ServerConfig, settings: Settings, **wiring: Any) -> ChatMode
     # Imported only when chosen: the openai client adds some 16 MiB and 0.2 s to every worker.
     from coda.llm.openai import OpenAIChatModel
 
-    return OpenAIChatModel(server, api_key=settings.openai_api_key, **wiring)
+    return OpenAIChatModel(
+        server,
+        api_key=settings.openai_api_key,
+        ask_usage=settings.openai_stream_usage,
+        **wiring,
+    )
 
 
 @dataclass(frozen=True)
@@ -99,4 +105,5 @@ def build_services(settings: Settings, chat_model: ChatModel) -> Services:
         model_notice=settings.model_notice,
         sign_out_link=settings.sign_out_link,
         max_body_bytes=settings.max_body_bytes,
+        no_thinking_models=settings.no_thinking_models,
     )

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from coda.frontend import TURN_RECORD_KEY
 from coda.frontend.turn import TurnRecord
+from coda.llm import TokenSource
 
 METRICS_KEY = "coda.metrics"
 _STARTED_KEY = "coda.metrics.started"
@@ -48,6 +49,7 @@ class Metrics:
     retries: Counter
     model_load: Histogram
     loop_blocked: Counter
+    estimated_tokens: Counter
 
     def answer_started(self) -> None:
         self.streaming.inc()
@@ -71,6 +73,8 @@ class Metrics:
             self.tokens_per_second.labels(model).observe(record.tokens_per_second)
         if record.load_seconds is not None:
             self.model_load.labels(model).observe(record.load_seconds)
+        if record.token_source == TokenSource.ESTIMATED.value:
+            self.estimated_tokens.labels(model).inc()
         if record.attempts is not None and record.attempts > 1:
             self.retries.labels(model).inc(record.attempts - 1)
 
@@ -93,7 +97,7 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         ),
         first_token=Histogram(
             "coda_answer_first_token_seconds",
-            "From the start of the answer's stream to its first text.",
+            "From the start of the answer's stream to its first text (reasoning not counted).",
             ["model"],
             buckets=FIRST_TOKEN_BUCKETS,
             registry=registry,
@@ -107,13 +111,15 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         ),
         prompt_tokens=Counter(
             "coda_prompt_tokens",
-            "Prompt tokens the model server reported, by the model that answered.",
+            "Prompt tokens by the model that answered: the server's count, or coda's estimate"
+            " where it sent none (coda_answers_with_estimated_tokens counts those answers).",
             ["model"],
             registry=registry,
         ),
         completion_tokens=Counter(
             "coda_completion_tokens",
-            "Completion tokens the model server reported, by the model that answered.",
+            "Completion tokens by the model that answered: the server's count, or coda's estimate"
+            " where it sent none.",
             ["model"],
             registry=registry,
         ),
@@ -146,6 +152,12 @@ def build_metrics(registry: CollectorRegistry) -> Metrics:
         loop_blocked=Counter(
             "coda_event_loop_blocked",
             "Times a request held the worker's event loop past CODA_BLOCKING_REPORT_MS.",
+            registry=registry,
+        ),
+        estimated_tokens=Counter(
+            "coda_answers_with_estimated_tokens",
+            "Finished answers whose server sent no token counts, so coda estimated them.",
+            ["model"],
             registry=registry,
         ),
     )

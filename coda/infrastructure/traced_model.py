@@ -6,6 +6,8 @@ answer is first read (on the reader greenlet, which carries the request's contex
 is a child of the request's span) and ends however the answer ends: with usage (`done`), with an
 `LLMError` (`error`, and `error.type` the error's kind), or closed early because nobody reads it
 any more (`stopped`). The model server's HTTP span (httpx's instrumentation) sits beneath it.
+`coda.first_token` marks the answer's first text; a thinking model's first reasoning, which comes
+before it, is `coda.first_thinking_token`.
 
 Prompt and answer text go on the span only when `record_content` says so (`CODA_TRACE_CONTENT`).
 """
@@ -23,7 +25,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, use_span
 from coda.llm import ChatModel, Chunk, GenerationOptions, LLMError, Message, Role, Usage
 
 OPERATION = "chat"
-FIRST_TOKEN_EVENT = "coda.first_token"  # noqa: S105 - an event name, not a secret
+FIRST_TOKEN_EVENT = "coda.first_token"  # noqa: S105 - an event name: the answer's first text
+FIRST_THINKING_EVENT = "coda.first_thinking_token"  # a thinking model's first reasoning
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class TracedChatModel:
         )
         if self._target.record_content:
             span.set_attributes(content_attributes(messages))
-        outcome, first_token, text = "stopped", False, list[str]()
+        outcome, first_token, first_thought, text = "stopped", False, False, list[str]()
         try:
             # The span is current while the inner model reads, so the HTTP call nests beneath it;
             # the outcome is ours to set, not the exception's (closing early is no failure).
@@ -81,6 +84,9 @@ class TracedChatModel:
                         if chunk.text and not first_token:  # a chunk may come without text
                             first_token = True
                             span.add_event(FIRST_TOKEN_EVENT)
+                        if chunk.thinking and not first_thought:  # reasoning is not the answer
+                            first_thought = True
+                            span.add_event(FIRST_THINKING_EVENT)
                         if self._target.record_content:
                             text.append(chunk.text)
                         if chunk.usage is not None:
@@ -129,6 +135,8 @@ def usage_attributes(usage: Usage) -> dict[str, Any]:
         "gen_ai.usage.output_tokens": usage.completion_tokens,
         "gen_ai.response.finish_reasons": (usage.done_reason,),
         "coda.attempts": usage.attempts,
+        # `estimated`: the server sent no counts, the two above are coda's estimate.
+        "coda.usage.token_source": usage.token_source.value,
     }
     if usage.tokens_per_second is not None:
         attributes["coda.tokens_per_second"] = usage.tokens_per_second

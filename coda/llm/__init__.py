@@ -6,15 +6,25 @@ Adapters sit beside the port, one module each (`coda.llm.ollama`), with what the
 
 from coda.llm.errors import (
     BusyError,
+    EndedEarlyError,
     LLMError,
     LLMTimeoutError,
+    ModelCannotLoadError,
     ModelNotFoundError,
+    PromptTooLongError,
     RejectedError,
+    ServerAuthError,
     StreamInterruptedError,
     UnavailableError,
 )
 from coda.llm.port import ChatModel
-from coda.llm.prompt import PromptLimits, build_messages, estimate_tokens, history_budget
+from coda.llm.prompt import (
+    PromptLimits,
+    build_messages,
+    estimate_tokens,
+    history_budget,
+    without_older_turns,
+)
 from coda.llm.types import (
     Chunk,
     GenerationOptions,
@@ -22,6 +32,7 @@ from coda.llm.types import (
     Role,
     ServerConfig,
     SpeedSource,
+    TokenSource,
     Usage,
 )
 
@@ -29,20 +40,26 @@ __all__ = [
     "BusyError",
     "ChatModel",
     "Chunk",
+    "EndedEarlyError",
     "GenerationOptions",
     "LLMError",
     "LLMTimeoutError",
     "Message",
+    "ModelCannotLoadError",
     "ModelNotFoundError",
     "PromptLimits",
+    "PromptTooLongError",
     "RejectedError",
     "Role",
+    "ServerAuthError",
     "ServerConfig",
     "SpeedSource",
     "StreamInterruptedError",
+    "TokenSource",
     "UnavailableError",
     "Usage",
     "build_messages",
     "estimate_tokens",
     "history_budget",
+    "without_older_turns",
 ]

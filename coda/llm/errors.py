@@ -79,3 +79,32 @@ class RejectedError(LLMError):
     """
 
     kind = "rejected"
+
+
+class EndedEarlyError(StreamInterruptedError):
+    """The server closed a 200 stream cleanly before the line that says the answer is finished:
+    it ended the answer, the connection was not cut. The partial answer stays."""
+
+    kind = "ended_early"
+
+
+class ModelCannotLoadError(LLMError):
+    """The server cannot load the model (too little memory, a runner that will not start):
+    trying again fails the same way, after seconds of loading. `params` name the model, and the
+    reason (`memory`, with `needed` and `available` where the server says them)."""
+
+    kind = "model_cannot_load"
+
+
+class PromptTooLongError(LLMError):
+    """The server refused, or cut, a prompt longer than its context window: shortening the
+    conversation helps, rephrasing does not."""
+
+    kind = "prompt_too_long"
+
+
+class ServerAuthError(LLMError):
+    """The server refused coda's credentials (401, 403): an operator must fix the key or the
+    permission; retrying cannot help."""
+
+    kind = "server_auth"

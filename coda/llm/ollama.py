@@ -22,14 +22,12 @@ import httpx
 import ollama
 
 from coda.llm.errors import LLMError
+from coda.llm.server_errors import error_for_status, error_for_transport, error_in_stream
 from coda.llm.types import Chunk, GenerationOptions, Message, ServerConfig, Usage
 from coda.llm.upstream import (
     TRANSPORT_FAILURES,
     ModelOnServer,
     control_timeout,
-    error_for_status,
-    error_for_transport,
-    error_in_stream,
     stream_answer,
     stream_limits,
     stream_timeout,
@@ -78,6 +76,7 @@ class OllamaChatModel(ModelOnServer):
                 messages=payload,
                 options=to_ollama_options(options),
                 stream=True,
+                think=options.think,
             )
 
         return stream_answer(
@@ -136,8 +135,9 @@ def to_ollama_options(options: GenerationOptions) -> dict[str, Any]:
 
 def _to_chunk(part: ollama.ChatResponse, model: str) -> Chunk:
     text = part.message.content or ""
+    thinking = part.message.thinking or ""
     if not part.done:
-        return Chunk(text)
+        return Chunk(text, thinking=thinking)
     eval_count = part.eval_count or 0
     eval_seconds = (part.eval_duration or 0) / NANOS
     usage = Usage(
@@ -149,4 +149,4 @@ def _to_chunk(part: ollama.ChatResponse, model: str) -> Chunk:
         total_seconds=round((part.total_duration or 0) / NANOS, 3),
         done_reason=part.done_reason or "stop",
     )
-    return Chunk(text, usage)
+    return Chunk(text, usage, thinking=thinking)

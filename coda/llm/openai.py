@@ -12,8 +12,14 @@ Ollama's own `/v1`. Read it beside `coda.llm.ollama`; the traps this client sets
   for a connect timeout and a read timeout alike) carries the httpx exception as its cause, which
   is what says whether the server was unreachable or silent.
 - An error inside a 200 stream arrives as an event `{"error": ...}` and is raised as `APIError`.
-- Usage comes only when asked for (`stream_options.include_usage`), as a last chunk without
-  choices. The API has no timing: the speed is the server's own where it adds it (llama.cpp's
+- Usage comes only when asked for (`stream_options.include_usage`), as a chunk without choices
+  after the one with `finish_reason`, and only from servers that honour it: some ignore it, some
+  refuse the request for it (400 or 422). So an answer is finished when a choice has said why it
+  finished and the stream has ended (`data: [DONE]`, where the client stops reading), with usage
+  or without (then its counts are estimated and say so), and text a proxy sends after the usage
+  chunk is still part of it. A refusal of the request as first sent is asked once more without
+  `stream_options`; if that is answered, this server is never asked for usage again.
+- The API has no timing: the speed is the server's own where it adds it (llama.cpp's
   `timings.predicted_per_second`), otherwise measured here, first token to last.
 - Closing our generator closes the client's `Stream`, which closes the HTTP response; the server
   sees the connection drop and stops generating.
@@ -21,16 +27,21 @@ Ollama's own `/v1`. Read it beside `coda.llm.ollama`; the traps this client sets
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import httpx
 import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
 
-from coda.llm.errors import LLMError, UnavailableError
+from coda.llm.errors import LLMError, RejectedError, UnavailableError
+from coda.llm.prompt import prompt_estimate
+from coda.llm.server_errors import error_for_status, error_for_transport, error_in_stream
 from coda.llm.types import (
     Chunk,
     GenerationOptions,
@@ -38,14 +49,12 @@ from coda.llm.types import (
     Role,
     ServerConfig,
     SpeedSource,
+    TokenSource,
     Usage,
 )
 from coda.llm.upstream import (
     TRANSPORT_FAILURES,
     ModelOnServer,
-    error_for_status,
-    error_for_transport,
-    error_in_stream,
     stream_answer,
     stream_limits,
     stream_timeout,
@@ -55,6 +64,20 @@ SERVER_FAILURES = (*TRANSPORT_FAILURES, openai.OpenAIError)
 # Sent when no key is configured: the client will not go without one, and servers started without
 # a key ignore it (the Cloud Run identity token never travels in this header, see `bootstrap`).
 NO_KEY = "no-key"
+# How much of a server's error body the log keeps.
+MAX_REASON_CHARS = 500
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class _UsageRequest:
+    """Whether answers ask for usage (`stream_options`), shared by every `with_model` sibling:
+    the server, not the model, decides whether it takes the field. `confirmed` once it has been
+    answered with it, after which a refusal is the request's fault, not the field's."""
+
+    ask: bool
+    confirmed: bool = False
 
 
 class OpenAIChatModel(ModelOnServer):
@@ -67,10 +90,13 @@ class OpenAIChatModel(ModelOnServer):
         api_key: str = "",
         auth: httpx.Auth | None = None,
         transport: httpx.BaseTransport | None = None,
+        ask_usage: bool = True,
     ) -> None:
         """`server.url` is the base URL, `/v1` included; `auth` adds credentials to every request
-        (the Cloud Run identity token); `api_key` is sent as the bearer token."""
+        (the Cloud Run identity token); `api_key` is sent as the bearer token; `ask_usage: False`
+        never sends `stream_options` (`CODA_OPENAI_STREAM_USAGE`)."""
         self._server = server
+        self._usage = _UsageRequest(ask=ask_usage)
         timeout = stream_timeout(server)
         http = httpx.Client(
             timeout=timeout, limits=stream_limits(server), auth=auth, transport=transport
@@ -95,22 +121,45 @@ class OpenAIChatModel(ModelOnServer):
     ) -> Generator[Chunk, None, None]:
         """Stream an answer; see the module docstring for how failures and closing behave."""
         payload = [_to_openai_message(m) for m in messages]
-        answer = _Answer(self.model)
+        answer = _Answer(self.model, prompt_estimate=prompt_estimate(messages))
 
-        def send() -> openai.Stream[ChatCompletionChunk]:
-            answer.sent_at = time.monotonic()
+        def create(*, with_usage: bool) -> openai.Stream[ChatCompletionChunk]:
             return self._client.chat.completions.create(
                 model=self.model,
                 messages=payload,
                 stream=True,
-                stream_options={"include_usage": True},
+                stream_options={"include_usage": True} if with_usage else openai.omit,
                 max_tokens=options.max_tokens,
                 temperature=options.temperature,
                 top_p=options.top_p,
                 seed=openai.omit if options.seed is None else options.seed,
                 # Not in OpenAI's API, but vLLM, llama.cpp and Ollama take it (Ollama ignores it).
-                extra_body={"top_k": options.top_k},
+                extra_body=_extra_body(options),
             )
+
+        def send() -> openai.Stream[ChatCompletionChunk]:
+            answer.sent_at = time.monotonic()
+            asked = self._usage
+            if not asked.ask:
+                return create(with_usage=False)
+            try:
+                stream = create(with_usage=True)
+            except openai.APIStatusError as exc:
+                # Only a refusal of the request's form: one for its length, say, is not the field's.
+                refusal = self._translate(exc, False)
+                if type(refusal) is not RejectedError or asked.confirmed:
+                    raise
+                # A server that will not take the field: ask once without it. If that is
+                # refused too, the request itself is at fault, and that refusal is the answer.
+                stream = create(with_usage=False)
+                asked.ask = False
+                logger.warning(
+                    "model server refused stream_options; answers no longer ask it for usage",
+                    extra={"upstream_status": exc.status_code, "error_detail": _status_detail(exc)},
+                )
+                return stream
+            asked.confirmed = True
+            return stream
 
         return stream_answer(
             send,
@@ -118,6 +167,7 @@ class OpenAIChatModel(ModelOnServer):
             translate=self._translate,
             failures=SERVER_FAILURES,
             server=self._server,
+            finish=answer.last,
         )
 
     def list_models(self) -> list[str]:
@@ -150,8 +200,7 @@ class OpenAIChatModel(ModelOnServer):
         if isinstance(exc, LLMError):
             return exc
         if isinstance(exc, openai.APIStatusError):
-            detail = f"server {exc.status_code}: {exc.message}"
-            return error_for_status(exc.status_code, detail, model=self.model)
+            return error_for_status(exc.status_code, _status_detail(exc), model=self.model)
         if isinstance(exc, openai.APIConnectionError) and isinstance(exc.__cause__, Exception):
             return error_for_transport(exc.__cause__, sent_text=sent_text)
         if isinstance(exc, openai.APIError):  # an error event inside a 200 stream
@@ -165,22 +214,57 @@ class _Answer:
     and the speed is measured from the first text to the usage when the server gives none."""
 
     model: str
+    prompt_estimate: int
     sent_at: float = field(default_factory=time.monotonic)
     first_text_at: float | None = None
-    finish_reason: str = "stop"
+    # None until a choice says why it finished: a stream that ends before that was cut short.
+    finish_reason: str | None = None
+    pieces: int = 0
+    usage: Usage | None = None
 
     def chunk(self, part: ChatCompletionChunk) -> Chunk | None:
-        """The chunk to yield for `part`, or None for one with neither text nor usage."""
+        """The chunk to yield for `part`, or None for one without text; usage is kept for `last`,
+        since a proxy may still send text after it."""
         now = time.monotonic()
         text = "".join(choice.delta.content or "" for choice in part.choices)
+        thinking = "".join(_reasoning(choice.delta.model_extra) for choice in part.choices)
         for choice in part.choices:
             if choice.finish_reason:
                 self.finish_reason = choice.finish_reason
-        if text and self.first_text_at is None:
-            self.first_text_at = now
+        if text:
+            self.pieces += 1
+            if self.first_text_at is None:
+                self.first_text_at = now
         if part.usage is not None:
-            return Chunk(text, self._usage(part, part.usage, now))
-        return Chunk(text) if text else None
+            self.usage = self._usage(part, part.usage, now)
+        return Chunk(text, thinking=thinking) if text or thinking else None
+
+    def last(self) -> Chunk | None:
+        """The answer's end, once the stream has ended: its usage, the server's or estimated, or
+        None when the server never said the answer was finished."""
+        if self.usage is not None:
+            usage = self.usage
+            if self.finish_reason is not None:  # the usage chunk may precede a late reason
+                usage = replace(usage, done_reason=self.finish_reason)
+            return Chunk("", usage)
+        if self.finish_reason is None:
+            return None
+        now = time.monotonic()
+        # One piece per token is how vLLM, llama.cpp and Ollama stream: an estimate all the same.
+        return Chunk(
+            "",
+            Usage(
+                model=self.model,
+                prompt_tokens=self.prompt_estimate,
+                completion_tokens=self.pieces,
+                tokens_per_second=self._measured_speed(self.pieces, now),
+                load_seconds=None,
+                total_seconds=round(now - self.sent_at, 3),
+                done_reason=self.finish_reason,
+                speed_source=SpeedSource.MEASURED,
+                token_source=TokenSource.ESTIMATED,
+            ),
+        )
 
     def _usage(self, part: ChatCompletionChunk, usage: CompletionUsage, now: float) -> Usage:
         speed, source = _server_speed(part), SpeedSource.SERVER
@@ -193,7 +277,7 @@ class _Answer:
             tokens_per_second=speed,
             load_seconds=None,
             total_seconds=round(now - self.sent_at, 3),
-            done_reason=self.finish_reason,
+            done_reason=self.finish_reason or "stop",
             speed_source=source,
         )
 
@@ -203,6 +287,48 @@ class _Answer:
         if self.first_text_at is None or tokens < 2 or now <= self.first_text_at:
             return None
         return round((tokens - 1) / (now - self.first_text_at), 2)
+
+
+def _extra_body(options: GenerationOptions) -> dict[str, object]:
+    """What OpenAI's API has no field for: `top_k`, and thinking turned off where the server
+    passes template arguments on (vLLM, llama.cpp; Qwen3's and DeepSeek's templates read
+    `enable_thinking`)."""
+    extra: dict[str, object] = {"top_k": options.top_k}
+    if options.think is False:
+        extra["chat_template_kwargs"] = {"enable_thinking": False}
+    return extra
+
+
+def _reasoning(extra: dict[str, Any] | None) -> str:
+    """A delta's reasoning: vLLM's and llama.cpp's `reasoning_content`, or `reasoning` (Ollama's
+    `/v1`, OpenRouter, newer vLLM); not in the client's types, so read from the extra fields."""
+    for key in ("reasoning_content", "reasoning"):
+        value = (extra or {}).get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _status_detail(exc: openai.APIStatusError) -> str:
+    """`server <status>: <the server's reason>`, for the log: the client's own message drops the
+    body unless it is OpenAI's `{"error": {"message": ...}}` (not FastAPI's `{"detail": [...]}`
+    422, nor llama.cpp's or a proxy's `{"error": "..."}`)."""
+    return f"server {exc.status_code}: {_reason(exc.body) or exc.message}"[:MAX_REASON_CHARS]
+
+
+def _reason(body: object) -> str:
+    if isinstance(body, dict):
+        inner: Any = body.get("error", body.get("detail", body.get("message")))
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+        body = inner if inner is not None else body
+    if isinstance(body, str):
+        return body
+    if body is None:
+        return ""
+    return json.dumps(body, ensure_ascii=False, default=str)
 
 
 def _server_speed(part: ChatCompletionChunk) -> float | None:

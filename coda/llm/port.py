@@ -39,8 +39,9 @@ class ChatModel(Protocol):
         """Stream an answer whose last chunk carries `usage`; closing it stops the generation.
 
         Raises `coda.llm.errors.LLMError` subclasses only, never a client library's exception; a
-        stream that ends without usage is the adapter's to report (as an interruption), so callers
-        may rely on seeing usage or an error.
+        stream the server ends before saying the answer is finished is the adapter's to report
+        (`EndedEarlyError`), so callers may rely on seeing usage (the server's counts, or an
+        estimate labelled so) or an error. Chunks may carry `thinking` before any text.
         """
         ...
 

@@ -32,6 +32,9 @@ class GenerationOptions:
     max_tokens: int
     context_length: int
     seed: int | None = None
+    # None: the model's own habit. False: asked not to think first (Ollama's `think`; Qwen3's
+    # `enable_thinking` through vLLM's and llama.cpp's `chat_template_kwargs`).
+    think: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +63,18 @@ class SpeedSource(StrEnum):
     MEASURED = "measured"
 
 
+class TokenSource(StrEnum):
+    """Whose token counts these are: the server's, or coda's estimate when it sent none.
+
+    Several OpenAI-compatible servers ignore `stream_options.include_usage`; their answers are
+    complete all the same, and their counts are estimated (`coda.llm.prompt.estimate_tokens` for
+    the prompt, one token per streamed piece for the answer) and labelled so wherever shown.
+    """
+
+    SERVER = "server"
+    ESTIMATED = "estimated"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Usage:
     """What the server reports at the end of an answer: shown under it, and logged.
@@ -80,11 +95,18 @@ class Usage:
     done_reason: str
     speed_source: SpeedSource = SpeedSource.SERVER
     attempts: int = 1
+    token_source: TokenSource = TokenSource.SERVER
 
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a streamed answer; the last one carries `usage` (and usually no text)."""
+    """A piece of a streamed answer; the last one carries `usage` (and usually no text).
+
+    `thinking` is reasoning a thinking model writes before its answer (Ollama's
+    `message.thinking`, OpenAI-compatible servers' `delta.reasoning_content` or
+    `delta.reasoning`): shown apart from the answer, never sent back as history.
+    """
 
     text: str = ""
     usage: Usage | None = None
+    thinking: str = ""

@@ -8,8 +8,8 @@ Both adapters reach their server over httpx, and the rules below hold for both:
   server could not be reached or was busy (`RETRYABLE`). Nothing after it is retried, so no text
   is ever shown twice.
 - An HTTP status, or an httpx failure, means the same thing whichever client saw it
-  (`error_for_status`, `error_for_transport`); each adapter's `_translate` first unwraps what its
-  own client made of it.
+  (`coda.llm.server_errors`); each adapter's `_translate` first unwraps what its own client made
+  of it.
 - The HTTP response of an answer is closed however the answer ends, which is what makes the
   server stop generating when a reader stops reading.
 """
@@ -28,11 +28,9 @@ import httpx
 
 from coda.llm.errors import (
     BusyError,
+    EndedEarlyError,
     LLMError,
     LLMTimeoutError,
-    ModelNotFoundError,
-    RejectedError,
-    StreamInterruptedError,
     UnavailableError,
 )
 from coda.llm.types import Chunk, ServerConfig
@@ -98,11 +96,15 @@ def stream_answer(
     translate: Translate,
     failures: tuple[type[Exception], ...],
     server: ServerConfig,
+    finish: Callable[[], Chunk | None] = lambda: None,
 ) -> Generator[Chunk, None, None]:
     """One answer: `send` opens the request, `convert` turns each part into a chunk (or None).
 
     Lazy like any generator: nothing is sent until the first chunk is asked for. `failures` are
-    the exceptions the adapter's client can raise; `translate` maps them to our kinds.
+    the exceptions the adapter's client can raise; `translate` maps them to our kinds. A chunk
+    with usage ends the answer (Ollama's `done` line is its last); an API whose end is the end of
+    the stream (OpenAI's, where usage may come before more text, or not at all) gives its last
+    chunk from `finish` once the parts run out, or None if the server never said it was done.
     """
     deadline = time.monotonic() + server.total_timeout
     parts, part, tries = _open(send, translate=translate, failures=failures, server=server)
@@ -111,7 +113,8 @@ def stream_answer(
         while part is not None:
             chunk = convert(part)
             if chunk is not None:
-                sent_text = sent_text or bool(chunk.text)
+                # Reasoning shown counts as text: a retry would show it twice.
+                sent_text = sent_text or bool(chunk.text or chunk.thinking)
                 if chunk.usage is not None:
                     yield replace(chunk, usage=replace(chunk.usage, attempts=tries))
                     return
@@ -125,7 +128,12 @@ def stream_answer(
                 part = next(parts, None)
             except failures as exc:
                 raise translate(exc, sent_text) from exc
-        raise StreamInterruptedError("stream ended without usage")
+        last = finish()
+        if last is None or last.usage is None:
+            # The server closed a 200 stream cleanly before its final line: it ended the answer
+            # (seen from Ollama while the model repeated one token); a cut connection raises above.
+            raise EndedEarlyError("the server ended the stream without its final line")
+        yield replace(last, usage=replace(last.usage, attempts=tries))
     finally:
         close_parts(parts)
 
@@ -167,37 +175,6 @@ def _open(
             raise error from exc
 
     return attempt()
-
-
-def error_for_status(status: int, detail: str, *, model: str) -> LLMError:
-    """What an HTTP error status from a model server means, for Ollama's API and OpenAI's alike."""
-    if status == 404:
-        return ModelNotFoundError(detail, params={"model": model}, upstream_status=404)
-    if status in (429, 503):
-        return BusyError(detail, upstream_status=status)
-    if status in (400, 422):
-        return RejectedError(detail, upstream_status=status)
-    return UnavailableError(detail, upstream_status=status)
-
-
-def error_in_stream(detail: str, *, sent_text: bool) -> LLMError:
-    """An error the server reported inside a stream that had started with 200."""
-    if sent_text:
-        return StreamInterruptedError(detail)
-    return UnavailableError(detail)
-
-
-def error_for_transport(exc: Exception, *, sent_text: bool) -> LLMError:
-    """httpx's failures (and a body that cannot be parsed), whichever client was reading."""
-    name = type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
-        return LLMTimeoutError(f"{name}: no data from the model server within the read timeout")
-    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError)):
-        return UnavailableError(f"{name}: cannot connect to the model server")
-    # Any other transport failure, or a body the client cannot parse (a truncated line).
-    if sent_text:
-        return StreamInterruptedError(f"{name}: {exc}")
-    return UnavailableError(f"{name}: {exc}")
 
 
 def close_parts(parts: Iterator[Any]) -> None:

@@ -43,6 +43,25 @@ def ollama_line(content: str) -> bytes:
     return json.dumps(part).encode() + b"\n"
 
 
+def ollama_thinking_line(thinking: str) -> bytes:
+    """A thinking model's reasoning as Ollama streams it (docs/api.md, "Chat request (with
+    thinking)"): `message.thinking` set, `content` empty until the reasoning is done."""
+    part = {
+        "model": MODEL,
+        "created_at": "2026-11-21T00:00:00Z",
+        "message": {"role": "assistant", "content": "", "thinking": thinking},
+        "done": False,
+    }
+    return json.dumps(part).encode() + b"\n"
+
+
+def ollama_done(reason: str = "stop", eval_count: int = 20) -> bytes:
+    """The last line, with the counters; `done_reason: length` when `num_predict` ran out."""
+    part = json.loads(OLLAMA_DONE)
+    part |= {"done_reason": reason, "eval_count": eval_count}
+    return json.dumps(part).encode() + b"\n"
+
+
 OLLAMA_DONE = (
     json.dumps(
         {
@@ -87,6 +106,22 @@ def openai_chunk(content: str | None = None, finish: str | None = None) -> bytes
             "created": 1_763_683_200,
             "model": MODEL,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+    )
+
+
+def openai_reasoning(text: str, key: str = "reasoning_content") -> bytes:
+    """Reasoning in a delta: vLLM's and llama.cpp's `reasoning_content` (vLLM docs, "Reasoning
+    Outputs"), or `reasoning` (Ollama's /v1, openai/openai.go `Message.Reasoning`)."""
+    return sse_event(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1_763_683_200,
+            "model": MODEL,
+            "choices": [
+                {"index": 0, "delta": {key: text}, "logprobs": None, "finish_reason": None}
+            ],
         }
     )
 

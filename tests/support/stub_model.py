@@ -12,7 +12,7 @@ import time
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 
-from coda.llm import Chunk, GenerationOptions, LLMError, Message, Usage
+from coda.llm import Chunk, GenerationOptions, LLMError, Message, PromptTooLongError, Usage
 
 USAGE = Usage(
     model="stub:1",
@@ -34,7 +34,15 @@ class StubModel:
     """
 
     texts: list[str] = field(default_factory=lambda: ["こんにちは", "、世界"])
+    # The usage the last chunk carries (its model is always the one asked).
+    usage: Usage = USAGE
+    # Reasoning a thinking model streams before its answer, one chunk each.
+    thoughts: list[str] = field(default_factory=list)
+    # The options each answer was asked with, in order.
+    options_seen: list[GenerationOptions] = field(default_factory=list)
     error: LLMError | None = None
+    # Prompts of more messages are refused as longer than the window, as vLLM and llama.cpp do.
+    max_messages: int | None = None
     first_delay: float = 0.0
     delay: float = 0.0
     name: str = "stub:1"
@@ -60,14 +68,21 @@ class StubModel:
     ) -> Generator[Chunk, None, None]:
         self.received.append(list(messages))
         self.asked.append(self.name)
+        self.options_seen.append(options)
+        if self.max_messages is not None and len(messages) > self.max_messages:
+            self.closed.set()
+            raise PromptTooLongError(f"{len(messages)} messages: maximum context length exceeded")
         try:
             time.sleep(self.first_delay)
+            for thought in self.thoughts:
+                yield Chunk(thinking=thought)
+                time.sleep(self.delay)
             for text in self.texts:
                 yield Chunk(text)
                 time.sleep(self.delay)
             if self.error is not None:
                 raise self.error
-            yield Chunk("", replace(USAGE, model=self.name))
+            yield Chunk("", replace(self.usage, model=self.name))
         finally:
             self.closed.set()
 

@@ -10,8 +10,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "coda"
 ADAPTERS = {"coda.llm.ollama", "coda.llm.openai"}
-# What the adapters share (timeouts, retries, errors over httpx): beside the port, not in it.
-ADAPTER_SUPPORT = {"coda.llm.upstream"}
+# What the adapters share (timeouts, retries, what a server's errors mean, over httpx): beside the
+# port, not in it.
+ADAPTER_SUPPORT = {"coda.llm.upstream", "coda.llm.server_errors"}
 CLIENT_LIBRARIES = {"ollama", "openai"}
 
 
@@ -76,8 +77,10 @@ def test_every_adapter_is_listed() -> None:
 
 def test_what_the_adapters_share_knows_no_client_library_and_serves_only_them() -> None:
     everything = modules("coda.llm") + modules("coda.frontend") + modules("coda.infrastructure")
-    (support_imports,) = [i for m, i in everything if m in ADAPTER_SUPPORT]
+    support_imports = [i for m, i in everything if m in ADAPTER_SUPPORT]
     users = {m for m, i in everything if i & ADAPTER_SUPPORT}
 
-    assert {n.split(".")[0] for n in support_imports} & CLIENT_LIBRARIES == set()
+    assert len(support_imports) == len(ADAPTER_SUPPORT)
+    for imported in support_imports:
+        assert {n.split(".")[0] for n in imported} & CLIENT_LIBRARIES == set()
     assert users == ADAPTERS

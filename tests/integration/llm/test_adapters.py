@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -93,6 +94,19 @@ def test_max_tokens_caps_the_answer(adapter: ModelFactory, ollama_server: Ollama
     assert usage is not None
     assert usage.completion_tokens <= 3
     assert usage.done_reason == "length"
+
+
+def test_thinking_turned_off_is_taken_by_a_model_that_does_not_think(
+    adapter: ModelFactory, ollama_server: OllamaServer
+) -> None:
+    """`think: false` (Ollama refuses only `true` for such a model) and `chat_template_kwargs`
+    (which Ollama's /v1 ignores): an operator may list any model in CODA_NO_THINKING_MODELS."""
+    quiet = replace(options(8), think=False)
+
+    chunks = list(adapter(ollama_server.host).stream(QUESTION, quiet))
+
+    assert chunks[-1].usage is not None
+    assert all(not c.thinking for c in chunks)
 
 
 def test_missing_model_raises_not_found_without_retrying(

@@ -136,3 +136,16 @@ def test_a_preset_may_not_default_to_a_longer_answer_than_the_server_allows(
     with pytest.raises(SettingsError, match="preset 'review' has max_tokens 200"):
         Settings.from_env({"CODA_PRESETS_FILE": str(path), "CODA_MAX_TOKENS": "100"})
     assert Settings.from_env({"CODA_PRESETS_FILE": str(path)}).presets.get("review")
+
+
+def test_a_preset_may_turn_thinking_off_and_only_off(tmp_path: Path) -> None:
+    off = load_presets(write(tmp_path, GOOD.replace("max_tokens = 200", "think = false", 1)))
+
+    review, plain = off.get("review"), off.get("plain")
+    assert review is not None
+    assert plain is not None
+    assert review.think is False
+    assert plain.think is None
+    with pytest.raises(PresetsError) as caught:
+        load_presets(write(tmp_path, GOOD.replace("max_tokens = 200", "think = true", 1)))
+    assert any("think can only be false" in p for p in caught.value.problems)

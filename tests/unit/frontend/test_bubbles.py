@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from coda.frontend.bubbles import finished_bubble, usage_line
-from coda.llm import SpeedSource, Usage
+from coda.llm import SpeedSource, TokenSource, Usage
 
 USAGE = Usage(
     model="tinyswallow:1.5b",
@@ -58,3 +58,12 @@ def test_only_an_answer_cut_at_the_length_limit_with_text_offers_to_continue(
 
     assert bubble.offers == offers
     assert bubble.meta == str(meta)
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_estimated_counts_are_labelled_as_estimates(lang: str) -> None:
+    estimated = usage_line(replace(USAGE, token_source=TokenSource.ESTIMATED), lang)
+    counted = usage_line(USAGE, lang)
+
+    assert estimated.startswith(counted)
+    assert len(estimated) > len(counted)

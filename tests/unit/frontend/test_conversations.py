@@ -71,6 +71,20 @@ def test_a_restored_answer_cut_at_the_length_limit_offers_to_continue_and_no_oth
     assert all(b.get("data-offers") is None for b in bubbles(html, "user"))
 
 
+def test_a_restored_answer_with_estimated_counts_still_says_they_are_estimated(
+    client: FlaskClient,
+) -> None:
+    saved = [{"role": "assistant", "content": "a", "usage": {**USAGE, "token_source": "estimated"}}]
+
+    status, html = restore(client, saved)
+    (turn,) = read_saved_turns(saved, PROMPT_LIMITS)
+
+    assert status == 200
+    assert "推定" in one(html, ".message-meta").get_text()
+    assert turn.usage is not None
+    assert turn.usage.token_source.value == "estimated"
+
+
 def test_the_turns_left_out_notice_sits_where_it_first_appeared(client: FlaskClient) -> None:
     status, html = restore(client, SAVED, left_out="4", left_out_at="2")
 
@@ -89,6 +103,7 @@ def test_the_turns_left_out_notice_sits_where_it_first_appeared(client: FlaskCli
         {**USAGE, "prompt_tokens": True},
         {**USAGE, "tokens_per_second": "fast"},
         {**USAGE, "speed_source": "guess"},
+        {**USAGE, "token_source": "guess"},
         {**USAGE, "model": ""},
         {**USAGE, "extra": 1},
         "coda-test · 54 tokens",
@@ -147,7 +162,8 @@ def test_an_exported_conversation_is_checked_and_handed_back_to_keep(client: Fla
     kept = json.loads(attr(result, "data-conversation"))
     assert kept["title"] == "首都の話"
     assert [t["content"] for t in kept["turns"]] == ["q1", "a1", "q2", ""]
-    assert kept["turns"][1]["usage"] == USAGE
+    # A file from before token sources were kept: its counts were the server's.
+    assert kept["turns"][1]["usage"] == {**USAGE, "token_source": "server"}
     assert kept["turns"][3]["error"] == "サーバーに接続できません"
     assert kept["settings"]["preset"] == "code-review"
     assert kept["settings"]["fields"]["strictness"] == "high"

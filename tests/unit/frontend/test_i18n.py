@@ -29,10 +29,14 @@ from coda.frontend.page_data import SCRIPT_STRINGS
 from coda.frontend.posted_turn import InputError
 from coda.llm import (
     BusyError,
+    EndedEarlyError,
     LLMError,
     LLMTimeoutError,
+    ModelCannotLoadError,
     ModelNotFoundError,
+    PromptTooLongError,
     RejectedError,
+    ServerAuthError,
     SpeedSource,
     StreamInterruptedError,
     UnavailableError,
@@ -45,12 +49,13 @@ KEY_CALLS = {"translate", "phrase", "notice"}
 REASON_CALLS = {"InputError", "_out_of_range"}
 
 
-def _python_literals() -> tuple[set[str], set[str], set[str]]:
-    """(keys the Python code looks up, dotted text it names, reasons refused input names), read
-    from the source."""
+def _python_literals() -> tuple[set[str], set[str], set[str], set[str]]:
+    """(keys the Python code looks up, dotted text it names, reasons refused input names, reasons
+    model errors carry in their parameters), read from the source."""
     keys: set[str] = set()
     dotted: set[str] = set()
     reasons: set[str] = set()
+    error_reasons: set[str] = set()
     for path in (ROOT / "coda").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call):
@@ -59,16 +64,30 @@ def _python_literals() -> tuple[set[str], set[str], set[str]]:
                 literal = first.value if isinstance(first, ast.Constant) else None
                 if name in KEY_CALLS and isinstance(literal, str):
                     keys.add(literal)
+                # A key chosen in the call (`translate("a" if … else "b", lang)`): both.
+                if name in KEY_CALLS and isinstance(first, ast.IfExp):
+                    for branch in (first.body, first.orelse):
+                        if isinstance(branch, ast.Constant) and isinstance(branch.value, str):
+                            keys.add(branch.value)
                 if name in REASON_CALLS and isinstance(literal, str):
                     reasons.add(literal)
                 for keyword in node.keywords:
                     value = keyword.value
                     if keyword.arg == "reason" and isinstance(value, ast.Constant):
                         reasons.add(str(value.value))
+            # A reason in an error's parameters (`{"reason": "memory"}`): `error.{kind}.{reason}`.
+            elif isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "reason"
+                        and isinstance(value, ast.Constant)
+                    ):
+                        error_reasons.add(str(value.value))
             # A key chosen before the call (`key = "signin.required" if … else …`): dotted ones.
             elif isinstance(node, ast.Constant) and "." in str(node.value):
                 dotted.add(str(node.value))
-    return keys, dotted, reasons
+    return keys, dotted, reasons, error_reasons
 
 
 def _template_keys() -> set[str]:
@@ -100,7 +119,7 @@ def _error_kinds() -> set[str]:
 
 
 def test_every_key_used_exists_and_every_key_defined_is_used() -> None:
-    python_keys, dotted, reasons = _python_literals()
+    python_keys, dotted, reasons, error_reasons = _python_literals()
     used = (
         python_keys
         | (dotted & set(CATALOGUE))
@@ -109,6 +128,11 @@ def test_every_key_used_exists_and_every_key_defined_is_used() -> None:
         | {f"error.{kind}" for kind in _error_kinds()}
         | {"error.timeout.silent"}
         | {f"error.invalid_request.{reason}" for reason in reasons}
+        # A kind said by its reason where the catalogue has a message for it (else `error.{kind}`).
+        | (
+            {f"error.{kind}.{reason}" for kind in _error_kinds() for reason in error_reasons}
+            & set(CATALOGUE)
+        )
         | {f"limit.{reason}" for reason in REASONS}
         | {f"speed.{source.value}" for source in SpeedSource}
         | set(STATUS_STATES)
@@ -174,6 +198,11 @@ def test_every_message_exists_in_both_languages() -> None:
         StreamInterruptedError("x"),
         LLMError("x"),
         RejectedError("x"),
+        ModelCannotLoadError("x", params={"model": "m:1"}),
+        ModelCannotLoadError("x", params={"model": "m:1", "reason": "memory"}),
+        PromptTooLongError("x"),
+        ServerAuthError("x", params={"status": 401}),
+        EndedEarlyError("x"),
         InputError("empty", "x"),
         InputError("message_too_long", "x", limit=10, length=12),
         InputError("bad_history", "x"),
@@ -185,6 +214,27 @@ def test_every_error_kind_has_its_own_message(error: LLMError | InputError) -> N
 
     assert ja != en
     assert ja != translate("error.llm_error", "ja") or error.kind == "llm_error"
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_a_model_that_cannot_fit_is_named_with_the_memory_it_needs(lang: str) -> None:
+    params = {"model": "big:7b", "reason": "memory", "needed": "7.5 GiB", "available": "5.2 GiB"}
+
+    said = error_message("model_cannot_load", params, lang)
+
+    assert "big:7b" in said
+    assert "7.5 GiB" in said
+    assert "5.2 GiB" in said
+    assert said != error_message("model_cannot_load", {"model": "big:7b"}, lang)
+
+
+@pytest.mark.parametrize("kind", ["prompt_too_long", "ended_early", "model_cannot_load"])
+def test_what_rephrasing_cannot_fix_never_says_rephrase(kind: str) -> None:
+    said = error_message(kind, {"model": "m:1"}, "en").lower()
+
+    assert "rephrase" not in said
+    assert "cannot be reached" not in said
+    assert "connection dropped" not in said
 
 
 def test_messages_name_what_to_change() -> None:

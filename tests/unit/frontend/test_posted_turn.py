@@ -65,6 +65,11 @@ def test_message_that_cannot_fit_the_context_window_is_refused() -> None:
         read_turn({"message": "語" * 600}, "s", limits, MODELS)
 
     assert caught.value.reason == "message_too_long"
+    # The limit it names is one that fits: 1024 - 512 less the prompt's and the system's share,
+    # three bytes a character.
+    limit = caught.value.params["limit"]
+    assert 100 < limit < 600
+    read_turn({"message": "語" * limit}, "s", limits, MODELS)
 
 
 def test_turn_is_the_stripped_message_and_the_servers_prompt() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import pytest
 from flask import Flask
@@ -11,12 +12,19 @@ from flask.testing import FlaskClient
 
 from coda.frontend.model_reader import AnswerReader
 from coda.infrastructure.bootstrap import generation_options
-from coda.llm import Message, Role, StreamInterruptedError, UnavailableError
+from coda.llm import (
+    EndedEarlyError,
+    Message,
+    ModelCannotLoadError,
+    Role,
+    StreamInterruptedError,
+    UnavailableError,
+)
 from tests.support.client import post_turn
 from tests.support.html import attr, bubbles, one, partials
 from tests.support.settings import WEB_SETTINGS
 from tests.support.sse import Event, events
-from tests.support.stub_model import StubModel
+from tests.support.stub_model import USAGE, StubModel
 
 
 def appended(event: Event) -> list[str]:
@@ -107,6 +115,72 @@ def test_failure_before_any_text_shows_its_own_message(
     assert state == "error"
     assert "接続できません" in one(answer, ".message-error").get_text()
     assert last.name == "error"
+
+
+def test_a_model_that_cannot_fit_says_so_and_the_log_keeps_the_servers_words(
+    client: FlaskClient, stub: StubModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.texts = []
+    detail = "ollama 500: model requires more system memory (7.5 GiB) than is available (5.2 GiB)"
+    params = {"model": "stub:1", "reason": "memory", "needed": "7.5 GiB", "available": "5.2 GiB"}
+    stub.error = ModelCannotLoadError(detail, params=params, upstream_status=500)
+
+    with caplog.at_level("INFO", logger="coda.access"):
+        *_, final, _ = post_turn(client)
+
+    _, answer = final_bubble(final)
+    said = one(answer, ".message-error").get_text()
+    assert "stub:1" in said
+    assert "7.5 GiB" in said
+    assert "接続できません" not in said
+    (line,) = [r for r in caplog.records if r.name == "coda.access"]
+    assert vars(line)["error_kind"] == "model_cannot_load"
+    assert vars(line)["error_detail"] == detail
+
+
+def test_an_answer_the_server_ended_early_keeps_its_text_and_blames_no_connection(
+    client: FlaskClient, stub: StubModel
+) -> None:
+    stub.texts = ["同じ", "同じ"]
+    stub.error = EndedEarlyError("the server ended the stream without its final line")
+
+    *_, final, _ = post_turn(client)
+
+    _, answer = final_bubble(final)
+    assert one(answer, ".message-body").get_text().strip() == "同じ同じ"
+    said = one(answer, ".message-error").get_text()
+    assert "打ち切りました" in said
+    assert "接続が切れ、" not in said
+
+
+def test_a_prompt_refused_for_its_length_is_asked_again_without_older_turns_and_says_so(
+    client: FlaskClient, stub: StubModel
+) -> None:
+    stub.max_messages = 4
+    history = [{"role": ["user", "assistant"][i % 2], "content": f"turn {i}"} for i in range(6)]
+
+    received = post_turn(client, "q", history)
+
+    assert [len(prompt) for prompt in stub.received] == [8, 4]
+    assert [m.content for m in stub.received[-1][1:-1]] == ["turn 4", "turn 5"]
+    notice = next(e for e in received if partials(e.data, "beforebegin"))
+    assert "4" in one(notice.data, "#left-out").get_text()
+    assert received[-1].name == "done"
+    assert json.loads(received[-1].data)["left_out"] == 4
+    assert "rephrase" not in received[-1].data
+
+
+def test_a_prompt_with_nothing_left_to_leave_out_says_it_is_too_long(
+    client: FlaskClient, stub: StubModel
+) -> None:
+    stub.max_messages = 1
+
+    *_, final, last = post_turn(client, "q")
+
+    _, answer = final_bubble(final)
+    assert "コンテキスト" in one(answer, ".message-error").get_text()
+    assert last.name == "error"
+    assert len(stub.received) == 1
 
 
 def test_a_bug_below_the_port_still_ends_with_a_message(
@@ -226,3 +300,25 @@ def test_a_draining_worker_ends_the_answer_with_a_restart_message_and_keeps_the_
     assert last.name == "error"
     assert json.loads(last.data)["content"].startswith("途中")
     assert stub.closed.wait(2), "the model was not cancelled"
+
+
+def test_a_server_count_above_the_bound_is_logged_as_the_bound_failing(
+    client: FlaskClient, stub: StubModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.usage = replace(USAGE, prompt_tokens=1_000_000)
+
+    with caplog.at_level("INFO"):
+        post_turn(client)
+
+    (line,) = [r for r in caplog.records if r.name == "coda.access"]
+    assert 0 < vars(line)["prompt_estimate"] < 1_000_000
+    assert any("upper bound" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+
+
+def test_a_server_count_within_the_bound_is_not_logged(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        post_turn(client)
+
+    assert not any("upper bound" in r.getMessage() for r in caplog.records)

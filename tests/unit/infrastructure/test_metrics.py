@@ -13,7 +13,7 @@ from flask import Flask
 
 from coda.infrastructure.app import create_app
 from coda.infrastructure.metrics import METRICS_KEY, Metrics
-from coda.llm import BusyError
+from coda.llm import BusyError, TokenSource
 from tests.support.client import post_turn
 from tests.support.settings import WEB_SETTINGS
 from tests.support.stub_model import USAGE, StubModel
@@ -52,6 +52,17 @@ def test_a_done_answer_counts_its_tokens_speed_first_token_and_request() -> None
     assert value(metrics, "coda_answers_streaming") == 0
     chat = {"method": "POST", "route": "/chat", "status": "200"}
     assert value(metrics, "coda_http_requests_total", **chat) == 1
+
+
+def test_an_answer_whose_server_sent_no_counts_is_counted_as_estimated() -> None:
+    app = app_over(StubModel(usage=replace(USAGE, token_source=TokenSource.ESTIMATED)))
+    metrics = metrics_of(app)
+
+    post_turn(app.test_client(), "hi")
+    post_turn(app_over(StubModel()).test_client(), "hi")
+
+    assert value(metrics, "coda_answers_with_estimated_tokens_total", model="stub:1") == 1
+    assert value(metrics, "coda_completion_tokens_total", model="stub:1") == 3
 
 
 def test_a_failed_answer_counts_its_kind_and_its_retries() -> None:

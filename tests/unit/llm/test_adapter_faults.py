@@ -20,11 +20,15 @@ import pytest
 from coda.llm import (
     BusyError,
     Chunk,
+    EndedEarlyError,
     LLMTimeoutError,
     Message,
+    ModelCannotLoadError,
     ModelNotFoundError,
+    PromptTooLongError,
     RejectedError,
     Role,
+    ServerAuthError,
     StreamInterruptedError,
     UnavailableError,
 )
@@ -93,17 +97,20 @@ def test_missing_model_is_not_retried(wire: Wire) -> None:
 
 @pytest.mark.parametrize("status", [400, 422])
 def test_upstream_bad_request_is_a_rejection_without_retry(wire: Wire, status: int) -> None:
-    calls: list[int] = []
+    sent: list[bytes] = []
 
-    def handler(_: httpx.Request) -> httpx.Response:
-        calls.append(1)
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.content)
         return wire.error(status, "invalid options")
 
     with pytest.raises(RejectedError) as caught:
         list(wire.model(handler).stream(MESSAGES, OPTIONS))
 
     assert caught.value.kind == "rejected"
-    assert len(calls) == 1
+    # Never the same request twice. The OpenAI adapter asks a server it has not yet seen take
+    # `stream_options` once more without it (test_openai_faults.py), which is another request.
+    assert len(sent) == len(set(sent))
+    assert len(sent) == (2 if wire.name == "openai" else 1)
 
 
 def test_error_in_the_stream_after_text_interrupts_and_keeps_what_was_sent(wire: Wire) -> None:
@@ -251,3 +258,137 @@ def test_a_sibling_answers_with_its_own_model_over_the_same_client(wire: Wire) -
 
     assert (model.model, sibling.model) == ("m:1", "other:2")
     assert asked == ["other:2", "m:1"]
+
+
+# Ollama's own words for a model that cannot fit (llm/server.go, v0.17.4), as /api/chat answers
+# them with 500 and as its /v1 wraps them in OpenAI's error object.
+NO_MEMORY = "model requires more system memory (7.5 GiB) than is available (5.2 GiB)"
+
+
+def test_a_model_that_cannot_fit_is_not_retried_and_names_the_model_and_why(wire: Wire) -> None:
+    calls: list[int] = []
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return wire.error(500, NO_MEMORY)
+
+    with pytest.raises(ModelCannotLoadError) as caught:
+        list(wire.model(handler).stream(MESSAGES, OPTIONS))
+
+    assert len(calls) == 1
+    assert caught.value.kind == "model_cannot_load"
+    assert caught.value.params == {
+        "model": "m:1",
+        "reason": "memory",
+        "needed": "7.5 GiB",
+        "available": "5.2 GiB",
+    }
+    assert NO_MEMORY in caught.value.log_fields()["error_detail"]
+    assert caught.value.log_fields()["upstream_status"] == 500
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "llama runner process has terminated: exit status 2",
+        "timed out waiting for llama runner to start - progress 0.00 - ",
+        "model failed to load, this may be due to resource limitations or an internal error, "
+        "check ollama server logs for details",
+    ],
+)
+def test_a_load_that_fails_is_not_retried(wire: Wire, said: str) -> None:
+    calls: list[int] = []
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return wire.error(500, said)
+
+    with pytest.raises(ModelCannotLoadError) as caught:
+        list(wire.model(handler).stream(MESSAGES, OPTIONS))
+
+    assert len(calls) == 1
+    assert caught.value.params["model"] == "m:1"
+
+
+def test_a_runner_that_stopped_is_retried_since_the_next_request_starts_another(
+    wire: Wire,
+) -> None:
+    said = "model runner has unexpectedly stopped, this may be due to resource limitations"
+    answers = iter([wire.error(500, said), wire.ok(wire.answer(["ok"]))])
+
+    chunks = list(wire.model(lambda _: next(answers)).stream(MESSAGES, OPTIONS))
+
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.attempts == 2
+
+
+# Length refusals as vLLM (400, its BadRequestError text) and llama.cpp's server (400
+# `exceed_context_size_error`; 500 in older builds) word them.
+TOO_LONG = [
+    (
+        400,
+        "This model's maximum context length is 512 tokens. However, you requested 1290 tokens "
+        "(266 in the messages, 1024 in the completion). Please reduce the length of the messages "
+        "or completion.",
+    ),
+    (400, "request (1290 tokens) exceeds the available context size (512 tokens)"),
+    (500, "the request exceeds the available context size, try increasing the context size"),
+    (400, "the input length exceeds the context length"),  # Ollama's runner, truncate: false
+]
+
+
+@pytest.mark.parametrize(("status", "said"), TOO_LONG)
+def test_a_prompt_refused_for_its_length_says_so_and_is_not_retried(
+    wire: Wire, status: int, said: str
+) -> None:
+    calls: list[int] = []
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return wire.error(status, said)
+
+    with pytest.raises(PromptTooLongError) as caught:
+        list(wire.model(handler).stream(MESSAGES, OPTIONS))
+
+    assert len(calls) == 1, "neither retried nor asked again without stream_options"
+    assert caught.value.kind == "prompt_too_long"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_said_and_not_retried(wire: Wire, status: int) -> None:
+    calls: list[int] = []
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return wire.error(status, "Invalid API Key")
+
+    with pytest.raises(ServerAuthError) as caught:
+        list(wire.model(handler).stream(MESSAGES, OPTIONS))
+
+    assert len(calls) == 1
+    assert caught.value.params == {"status": status}
+
+
+def test_a_stream_the_server_ends_before_its_last_line_is_ended_not_cut(wire: Wire) -> None:
+    """The stream closes cleanly after text, with no `done` line (Ollama) or `finish_reason`
+    (OpenAI's): the server ended the answer; no connection was cut."""
+    received: list[Chunk] = []
+
+    with pytest.raises(EndedEarlyError) as caught:
+        received.extend(
+            wire.model(lambda _: wire.ok(wire.partial("same same"))).stream(MESSAGES, OPTIONS)
+        )
+
+    assert caught.value.kind == "ended_early"
+    assert [c.text for c in received] == ["same same"]
+
+
+def test_a_cut_connection_is_still_an_interruption(wire: Wire) -> None:
+    def body() -> Iterator[bytes]:
+        yield wire.partial("half")
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message")
+
+    with pytest.raises(StreamInterruptedError) as caught:
+        list(wire.model(lambda _: wire.ok(body())).stream(MESSAGES, OPTIONS))
+
+    assert caught.value.kind == "interrupted"

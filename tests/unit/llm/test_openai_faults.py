@@ -15,7 +15,18 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from coda.llm import ChatModel, Message, Role, SpeedSource, StreamInterruptedError, UnavailableError
+from coda.llm import (
+    ChatModel,
+    LLMError,
+    Message,
+    RejectedError,
+    Role,
+    ServerAuthError,
+    SpeedSource,
+    StreamInterruptedError,
+    TokenSource,
+    estimate_tokens,
+)
 from coda.llm.openai import OpenAIChatModel
 from tests.support.auth import BearerToken
 from tests.support.replayed import (
@@ -138,10 +149,10 @@ def test_the_identity_token_leaves_authorization_to_the_api_key() -> None:
     assert seen == [(f"Bearer {KEY}", "Bearer id-t0ken")] * 2
 
 
-def test_listing_refused_for_a_wrong_key_is_unavailable_with_the_status() -> None:
+def test_listing_refused_for_a_wrong_key_says_so_with_the_status() -> None:
     model = model_with(lambda _: httpx.Response(401, json={"error": "Unauthorized"}))
 
-    with pytest.raises(UnavailableError) as caught:
+    with pytest.raises(ServerAuthError) as caught:
         model.list_models()
 
     assert caught.value.upstream_status == 401
@@ -182,7 +193,7 @@ def test_the_api_key_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     model = model_with(handler)
     with caplog.at_level(logging.DEBUG):
         list(model.stream(MESSAGES, OPTIONS))
-        with pytest.raises(UnavailableError) as caught:
+        with pytest.raises(ServerAuthError) as caught:
             model.list_models()
 
     assert caplog.records, "nothing was logged at DEBUG: the test would prove nothing"
@@ -191,14 +202,160 @@ def test_the_api_key_is_never_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert KEY not in str(caught.value.log_fields())
 
 
-def test_a_stream_finished_without_usage_is_an_interruption() -> None:
-    """A server that ignores `stream_options.include_usage`: the answer is kept, marked cut."""
-    body = OPENAI_OPENING + openai_chunk("all") + openai_chunk(finish="stop") + OPENAI_END
-    received: list[str] = []
+# Servers that leave usage out: the stream below is what OpenAI's API reference documents for
+# `stream: true` without `stream_options` (chunks with `delta.content`, one whose choice has a
+# `finish_reason`, then `data: [DONE]`), and what servers that ignore `include_usage` send with it.
+NO_USAGE = OPENAI_OPENING + openai_chunk("all") + openai_chunk(finish="stop") + OPENAI_END
 
-    with pytest.raises(StreamInterruptedError, match="without usage"):
-        received.extend(
-            c.text for c in model_with(lambda _: OPENAI.ok(body)).stream(MESSAGES, OPTIONS)
-        )
 
-    assert received == ["all"]
+def test_a_finished_stream_without_usage_is_a_complete_answer_with_estimated_counts() -> None:
+    chunks = list(model_with(lambda _: OPENAI.ok(NO_USAGE)).stream(MESSAGES, OPTIONS))
+
+    assert [c.text for c in chunks] == ["all", ""]
+    final = chunks[-1].usage
+    assert final is not None
+    assert final.token_source is TokenSource.ESTIMATED
+    assert final.done_reason == "stop"
+    assert final.completion_tokens == 1  # one streamed piece
+    assert final.prompt_tokens >= estimate_tokens("be brief") + estimate_tokens("hi")
+
+
+def test_a_stream_that_ends_before_any_finish_reason_is_still_cut_short() -> None:
+    body = OPENAI_OPENING + openai_chunk("half") + OPENAI_END
+
+    with pytest.raises(StreamInterruptedError):
+        list(model_with(lambda _: OPENAI.ok(body)).stream(MESSAGES, OPTIONS))
+
+
+def test_counts_sent_by_the_server_are_the_servers() -> None:
+    *_, last = model_with(lambda _: OPENAI.ok(OPENAI_FINISHED)).stream(MESSAGES, OPTIONS)
+
+    assert last.usage is not None
+    assert last.usage.token_source is TokenSource.SERVER
+
+
+def test_text_a_proxy_sends_after_the_usage_chunk_is_kept() -> None:
+    # A proxy that flushes its buffered text after relaying the upstream's usage chunk: the API
+    # does not promise usage is last but for `[DONE]`, so the answer ends at `[DONE]`.
+    body = (
+        OPENAI_OPENING
+        + openai_chunk("one ")
+        + openai_chunk(finish="stop")
+        + openai_usage()
+        + openai_chunk("two")
+        + OPENAI_END
+    )
+
+    chunks = list(model_with(lambda _: OPENAI.ok(body)).stream(MESSAGES, OPTIONS))
+
+    assert "".join(c.text for c in chunks) == "one two"
+    assert chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 20
+
+
+# How servers refuse a field they do not take: OpenAI's error object (vLLM, llama.cpp), and the
+# 422 FastAPI writes for a request model that forbids extra fields (`{"detail": [...]}`).
+REFUSALS = [
+    (400, {"error": {"message": "Unrecognized request argument supplied: stream_options"}}),
+    (422, {"detail": [{"loc": ["body", "stream_options"], "msg": "extra fields not permitted"}]}),
+]
+
+
+@pytest.mark.parametrize(("status", "refusal"), REFUSALS)
+def test_a_server_refusing_stream_options_is_asked_without_it_from_then_on(
+    status: int, refusal: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        if "stream_options" in body:
+            return httpx.Response(status, json=refusal)
+        return OPENAI.ok(NO_USAGE)
+
+    model = model_with(handler)
+    with caplog.at_level(logging.WARNING):
+        first = list(model.stream(MESSAGES, OPTIONS))
+    second = list(model.with_model("other:2").stream(MESSAGES, OPTIONS))
+
+    assert [("stream_options" in b) for b in bodies] == [True, False, False]
+    assert first[-1].usage is not None
+    assert second[-1].usage is not None
+    assert "".join(c.text for c in first) == "all"
+    (warning,) = [r for r in caplog.records if "stream_options" in r.getMessage()]
+    assert "stream_options" in str(warning.__dict__["error_detail"])
+
+
+def test_a_refusal_of_the_request_itself_is_not_blamed_on_stream_options() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(400, json={"error": {"message": "temperature out of range"}})
+
+    model = model_with(handler)
+    with pytest.raises(RejectedError) as caught:
+        list(model.stream(MESSAGES, OPTIONS))
+    list_after = list[bool]()
+    with pytest.raises(RejectedError):
+        list(model.stream(MESSAGES, OPTIONS))
+    list_after.extend("stream_options" in b for b in bodies[2:])
+
+    assert "temperature out of range" in caught.value.detail
+    assert list_after == [True, False], "still asked for usage: the field was never the fault"
+
+
+def test_a_server_that_took_stream_options_is_never_asked_twice_for_one_refusal() -> None:
+    answers = iter(
+        [OPENAI.ok(OPENAI_FINISHED), httpx.Response(400, json={"error": {"message": "bad"}})]
+    )
+    calls: list[int] = []
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return next(answers)
+
+    model = model_with(handler)
+    list(model.stream(MESSAGES, OPTIONS))
+    with pytest.raises(RejectedError):
+        list(model.stream(MESSAGES, OPTIONS))
+
+    assert len(calls) == 2
+
+
+def test_usage_is_never_asked_for_when_turned_off() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return OPENAI.ok(NO_USAGE)
+
+    model = OpenAIChatModel(OPENAI.server, transport=httpx.MockTransport(handler), ask_usage=False)
+    *_, last = model.stream(MESSAGES, OPTIONS)
+
+    assert "stream_options" not in bodies[0]
+    assert last.usage is not None
+    assert last.usage.token_source is TokenSource.ESTIMATED
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"detail": [{"msg": "field required"}]}, "field required"),
+        ({"error": "the request exceeds the available context size"}, "available context size"),
+    ],
+)
+def test_the_log_keeps_the_servers_reason_for_a_refusal(
+    body: dict[str, object], reason: str
+) -> None:
+    model = OpenAIChatModel(
+        OPENAI.server,
+        transport=httpx.MockTransport(lambda _: httpx.Response(422, json=body)),
+        ask_usage=False,
+    )
+
+    with pytest.raises(LLMError) as caught:
+        list(model.stream(MESSAGES, OPTIONS))
+
+    assert reason in caught.value.log_fields()["error_detail"]

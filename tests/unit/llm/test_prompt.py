@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from coda.llm import Message, PromptLimits, Role, build_messages, estimate_tokens, history_budget
+from coda.llm import (
+    Message,
+    PromptLimits,
+    Role,
+    build_messages,
+    estimate_tokens,
+    history_budget,
+    without_older_turns,
+)
+from coda.llm.prompt import MESSAGE_OVERHEAD_TOKENS, PROMPT_OVERHEAD_TOKENS
 from tests.support.settings import PROMPT_LIMITS
 
 LIMITS = PROMPT_LIMITS
@@ -33,8 +42,8 @@ def test_history_beyond_the_message_count_is_dropped_oldest_first() -> None:
 
 
 def test_history_is_trimmed_to_the_token_budget() -> None:
-    # Japanese text counts a token per character: 2048 - 512 leaves room for ~3 of these.
-    history = [Message([Role.USER, Role.ASSISTANT][i % 2], "語" * 450) for i in range(8)]
+    # A kanji is three UTF-8 bytes, so at most three tokens: 2048 - 512 leaves room for 3 of these.
+    history = [Message([Role.USER, Role.ASSISTANT][i % 2], "語" * 150) for i in range(8)]
     limits = PromptLimits(
         max_message_chars=100,
         max_history_messages=100,
@@ -68,5 +77,37 @@ def test_history_budget_goes_negative_when_the_question_alone_is_too_big() -> No
     fits = history_budget("s", "q", LIMITS)
     too_big = history_budget("s", "語" * 2000, LIMITS)
 
-    assert fits == 2048 - 512 - estimate_tokens("s") - estimate_tokens("q")
+    assert fits == 2048 - 512 - PROMPT_OVERHEAD_TOKENS - estimate_tokens("s") - estimate_tokens("q")
     assert too_big < 0
+
+
+# What the test model's tokenizer (Gemma 3) spent on each, measured on the real Ollama as
+# `prompt_eval_count` less the empty question's 9 (tests/integration/llm/test_token_estimate.py
+# checks the bound against the server itself).
+MEASURED = {"1000 digits": ("3141592653" * 100, 1000), "emoji": ("👨‍👩‍👧‍👦🇯🇵", 20)}
+
+
+def test_the_estimate_bounds_what_a_token_per_digit_tokenizer_spends() -> None:
+    for text, at_least in MEASURED.values():
+        assert estimate_tokens(text) - MESSAGE_OVERHEAD_TOKENS >= at_least
+
+
+def test_the_estimate_is_the_utf8_length_of_the_longer_of_the_text_and_its_nfc_form() -> None:
+    assert estimate_tokens("abc") == 3 + MESSAGE_OVERHEAD_TOKENS
+    assert estimate_tokens("語") == 3 + MESSAGE_OVERHEAD_TOKENS
+    # U+0958 (DEVANAGARI LETTER QA) is excluded from composition: NFC writes it as two
+    # characters, six bytes instead of three.
+    assert estimate_tokens("\u0958") == 6 + MESSAGE_OVERHEAD_TOKENS
+
+
+def test_a_refused_prompt_loses_the_older_half_of_its_history_and_says_how_much() -> None:
+    history = turns(6)
+    prompt = build_messages("s", history, "q", LIMITS)
+
+    shorter = without_older_turns(prompt)
+
+    assert shorter is not None
+    trimmed, dropped = shorter
+    assert trimmed == [prompt[0], *history[3:][1:], prompt[-1]]  # never opens with an answer
+    assert dropped == 4
+    assert without_older_turns([prompt[0], prompt[-1]]) is None
