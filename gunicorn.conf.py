@@ -64,7 +64,7 @@ def on_starting(server: Any) -> None:
     """Before any worker exists: the directory every worker's metrics go to, and the code
     highlighters compiled once, for every worker to inherit."""
     global metrics
-    from coda.frontend.markdown import prepare_highlighting
+    from coda.frontend.rendering.markdown import prepare_highlighting
 
     prepare_highlighting()
     if settings.metrics:

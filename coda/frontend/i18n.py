@@ -103,7 +103,7 @@ def error_message(
     kind: str, params: Mapping[str, Any], lang: str, *, answered: bool = False
 ) -> str:
     """The message for an error `kind`: an LLM error's (`coda.llm.errors`), or `invalid_request`
-    for refused input (`coda.frontend.posted_turn`), specific to its reason.
+    for refused input (`coda.frontend.reading.posted_turn`), specific to its reason.
 
     `answered`: whether some of the answer had arrived. A timeout before any text is the server's
     silence, not the question's length, and says so.

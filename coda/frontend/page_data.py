@@ -11,7 +11,7 @@ from __future__ import annotations
 from coda.config.ranges import TEMPERATURE
 from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
 from coda.frontend.i18n import phrase
-from coda.frontend.saved_conversation import MAX_TITLE_CHARS
+from coda.frontend.reading.saved_conversation import MAX_TITLE_CHARS
 from coda.llm import PromptLimits
 
 # The catalogue's strings the scripts show themselves, with their {placeholders} unfilled.
@@ -30,9 +30,9 @@ SCRIPT_STRINGS = (
 )
 
 # How each kind of turn (`coda.config.vocabulary.TURN_MODES`) is posted, as
-# `coda.frontend.posted_turn` reads it: what the question is (`typed` in the message box, the
-# `last` question asked again, or `none`), which of the conversation's turns go as history, and
-# which turns the new ones replace once the answer starts.
+# `coda.frontend.reading.posted_turn` reads it: what the question is (`typed` in the message
+# box, the `last` question asked again, or `none`), which of the conversation's turns go as
+# history, and which turns the new ones replace once the answer starts.
 ASK_AGAIN: dict[str, dict[str, str]] = {
     "new": {"question": "typed", "sends": "all", "replaces": "nothing"},
     "edit": {

@@ -16,12 +16,12 @@ from flask import Blueprint, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge, RequestTimeout
 
-from coda.frontend.bubbles import Bubble, finished_bubble
 from coda.frontend.i18n import error_message, language, translate
-from coda.frontend.input_error import InputError
-from coda.frontend.posted_json import clean_text
+from coda.frontend.reading.input_error import InputError
+from coda.frontend.reading.posted_json import clean_text
+from coda.frontend.rendering.bubbles import Bubble, finished_bubble
 from coda.frontend.services import services
-from coda.frontend.turn import TURN_RECORD_KEY, TurnRecord
+from coda.frontend.streaming.turn import TURN_RECORD_KEY, TurnRecord
 from coda.frontend.visitors import SignInRequired
 
 # Where the refusal is shown: as the turn's bubbles, as a page, or as an import's result.

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 from coda.config.presets import Presets
-from coda.frontend.draining import Draining
-from coda.frontend.posted_turn import ModelMenu
+from coda.frontend.reading.posted_turn import ModelMenu
+from coda.frontend.streaming.draining import Draining
 from coda.llm import ChatModel, GenerationOptions, PromptLimits
 
 if TYPE_CHECKING:  # admission reads the catalogue, which reads these services

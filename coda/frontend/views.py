@@ -17,15 +17,15 @@ from werkzeug.wrappers import Response as BaseResponse
 from coda.config import LANGUAGES
 from coda.frontend import refusals
 from coda.frontend.admission import Gate, Refusal, Ticket
-from coda.frontend.bubbles import finished_bubble, left_out_notice, usage_line
 from coda.frontend.i18n import LANG_COOKIE, language, translate
 from coda.frontend.page_data import page_data
-from coda.frontend.posted_turn import InputError, PostedTurn, read_turn
+from coda.frontend.reading.posted_turn import InputError, PostedTurn, read_turn
+from coda.frontend.reading.saved_conversation import read_import, read_saved_conversation
 from coda.frontend.refusals import Refused
-from coda.frontend.saved_conversation import read_import, read_saved_conversation
+from coda.frontend.rendering.bubbles import finished_bubble, left_out_notice, usage_line
 from coda.frontend.services import Services, services
-from coda.frontend.tasks import pause
-from coda.frontend.turn import TURN_RECORD_KEY, TurnRecord, stream_turn
+from coda.frontend.streaming.tasks import pause
+from coda.frontend.streaming.turn import TURN_RECORD_KEY, TurnRecord, stream_turn
 from coda.frontend.visitors import current_visitor
 
 blueprint = Blueprint("chat", __name__)

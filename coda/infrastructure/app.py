@@ -13,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
-from coda.frontend.markdown import prepare_highlighting
+from coda.frontend.rendering.markdown import prepare_highlighting
 from coda.infrastructure import health, middleware, request_body, sign_in, upload_files
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging

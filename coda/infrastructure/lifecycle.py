@@ -1,4 +1,5 @@
-"""The worker's end of life: SIGTERM starts the drain of open answers (coda.frontend.draining)."""
+"""The worker's end of life: SIGTERM starts the drain of open answers
+(coda.frontend.streaming.draining)."""
 
 from __future__ import annotations
 

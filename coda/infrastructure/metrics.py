@@ -18,7 +18,7 @@ from flask import Flask, Response, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from coda.frontend import TURN_RECORD_KEY
-from coda.frontend.turn import TurnRecord
+from coda.frontend.streaming.turn import TurnRecord
 from coda.llm import TokenSource
 
 METRICS_KEY = "coda.metrics"

@@ -26,7 +26,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from flask import Flask, request
 from werkzeug.exceptions import RequestTimeout
 
-from coda.frontend.tasks import cooperative
+from coda.frontend.streaming.tasks import cooperative
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -74,8 +74,8 @@ class StreamInterruptedError(LLMError):
 class RejectedError(LLMError):
     """The server refused the request as malformed (HTTP 400 or 422): retrying it cannot help.
 
-    The user's own input is checked before anything is sent (`coda.frontend.posted_turn`), so this
-    means the server and the web tier disagree, e.g. on an option the server does not take.
+    The user's own input is checked before anything is sent (`coda.frontend.reading.posted_turn`),
+    so this means the server and the web tier disagree, e.g. on an option the server does not take.
     """
 
     kind = "rejected"

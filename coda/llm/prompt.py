@@ -1,8 +1,8 @@
 """The messages sent to the model: the server's system prompt, the history that fits, the question.
 
 The server owns the system prompt and decides what history fits the context window. The input has
-been validated by the web tier before it gets here (`coda.frontend.posted_turn`); this module only
-measures and trims.
+been validated by the web tier before it gets here (`coda.frontend.reading.posted_turn`); this
+module only measures and trims.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ RETRYABLE = (UnavailableError, BusyError)
 KEEPALIVE_CONNECTIONS = 20  # httpx's default; see stream_limits
 # What any adapter's call can fail with besides its client's own errors: ours, httpx's, the
 # socket's, and a body that cannot be parsed. Anything else is a bug and propagates as it is, for
-# the web tier to report as one (`coda.frontend.turn`).
+# the web tier to report as one (`coda.frontend.streaming.turn`).
 TRANSPORT_FAILURES = (LLMError, httpx.HTTPError, ConnectionError, ValueError)
 
 

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from coda.config.presets import shipped_presets
 from coda.frontend.i18n import LANG_COOKIE
-from coda.frontend.posted_turn import InputError
-from coda.frontend.saved_conversation import read_import, read_saved_turns
+from coda.frontend.reading.posted_turn import InputError
+from coda.frontend.reading.saved_conversation import read_import, read_saved_turns
 from tests.support.client import post_turn
 from tests.support.html import attr, bubbles, one, parse, partials
 from tests.support.settings import PROMPT_LIMITS

@@ -14,7 +14,6 @@ import pytest
 from flask import Flask
 
 from coda.frontend.admission import REASONS
-from coda.frontend.bubbles import STATUS_STATES
 from coda.frontend.i18n import (
     CATALOGUE,
     LANG_COOKIE,
@@ -26,7 +25,8 @@ from coda.frontend.i18n import (
     translate,
 )
 from coda.frontend.page_data import SCRIPT_STRINGS
-from coda.frontend.posted_turn import InputError
+from coda.frontend.reading.posted_turn import InputError
+from coda.frontend.rendering.bubbles import STATUS_STATES
 from coda.llm import (
     BusyError,
     EndedEarlyError,

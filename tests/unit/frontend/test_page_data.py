@@ -13,7 +13,7 @@ from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
 from coda.config.vocabulary import TURN_MODES as MODES
 from coda.frontend.i18n import LANG_COOKIE, translate
 from coda.frontend.page_data import ASK_AGAIN, SCRIPT_STRINGS, page_data
-from coda.frontend.saved_conversation import MAX_TITLE_CHARS
+from coda.frontend.reading.saved_conversation import MAX_TITLE_CHARS
 from tests.support.html import attr, one, parse
 from tests.support.settings import PROMPT_LIMITS, WEB_SETTINGS
 

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from coda.config.presets import load_presets, shipped_presets
-from coda.frontend.saved_conversation import read_import
+from coda.frontend.reading.saved_conversation import read_import
 from coda.infrastructure.app import create_app
 from tests.support.client import post_turn
 from tests.support.html import bubbles, one, partials

@@ -9,7 +9,7 @@ from flask import render_template
 from markupsafe import Markup, escape
 
 from coda.frontend.i18n import translate
-from coda.frontend.markdown import render_markdown
+from coda.frontend.rendering.markdown import render_markdown
 from coda.llm import TokenSource, Usage
 
 # States whose bubble says in a line of its own how the answer ended (`stopped`, `interrupted`).

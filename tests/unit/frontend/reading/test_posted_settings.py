@@ -10,7 +10,7 @@ import pytest
 
 from coda.config import Settings
 from coda.config.presets import shipped_presets
-from coda.frontend.posted_turn import InputError, ModelMenu, PostedTurn, read_turn
+from coda.frontend.reading.posted_turn import InputError, ModelMenu, PostedTurn, read_turn
 from coda.infrastructure.bootstrap import generation_options
 from coda.llm import Role
 from tests.support.settings import PROMPT_LIMITS

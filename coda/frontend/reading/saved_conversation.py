@@ -15,11 +15,11 @@ from typing import Any
 
 from coda.config.presets import Presets
 from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
-from coda.frontend.input_error import InputError
-from coda.frontend.posted_json import MAX_COUNT, clean_text, read_count, read_json
-from coda.frontend.posted_settings import FIELD_PREFIX, read_settings
-from coda.frontend.posted_turn import MESSAGES_PER_STEP, parse_history
-from coda.frontend.tasks import pause
+from coda.frontend.reading.input_error import InputError
+from coda.frontend.reading.posted_json import MAX_COUNT, clean_text, read_count, read_json
+from coda.frontend.reading.posted_settings import FIELD_PREFIX, read_settings
+from coda.frontend.reading.posted_turn import MESSAGES_PER_STEP, parse_history
+from coda.frontend.streaming.tasks import pause
 from coda.llm import Message, PromptLimits, SpeedSource, TokenSource, Usage
 
 SAVED_STATES = frozenset({"done", "stopped", "error", "interrupted"})

@@ -1,6 +1,6 @@
 """The settings a posted turn carries: what kind of turn it is, the preset and its fields, the
-temperature and the answer length. Read for `coda.frontend.posted_turn`, the one place a turn is
-read; each value is checked against what the operator declared, and a value out of range is
+temperature and the answer length. Read for `posted_turn`, the one place a turn is read; each
+value is checked against what the operator declared, and a value out of range is
 refused with a message, never clamped in silence.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from coda.config.presets import Preset, Presets
 from coda.config.ranges import TEMPERATURE
 from coda.config.vocabulary import TURN_MODES
-from coda.frontend.input_error import InputError
-from coda.frontend.posted_json import clean_text
+from coda.frontend.reading.input_error import InputError
+from coda.frontend.reading.posted_json import clean_text
 
 FIELD_PREFIX = "field."
 SHOWN_VALUE_CHARS = 40  # the longest value an error message repeats back

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from coda.frontend.model_reader import AnswerReader
+from coda.frontend.streaming.model_reader import AnswerReader
 from coda.infrastructure.bootstrap import generation_options
 from coda.llm import (
     EndedEarlyError,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coda.frontend.draining import Draining
+from coda.frontend.streaming.draining import Draining
 
 
 def test_begin_sets_one_deadline_and_wakes_each_open_answer_once() -> None:

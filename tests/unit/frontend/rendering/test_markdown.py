@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from coda.frontend.markdown import LANGUAGES, prepare_highlighting, render_markdown
+from coda.frontend.rendering.markdown import LANGUAGES, prepare_highlighting, render_markdown
 
 
 def render(text: str) -> str:

@@ -4,7 +4,7 @@ While the model is silent (loading, or reading a long prompt), the request keeps
 and the loading notice, and notices a client that hung up. The reader is the only one that touches
 the model's generator. Cancelling it closes the upstream HTTP request, which makes the server stop
 generating: at once under gevent, where the reader is a greenlet killed where it waits; at its next
-chunk under threads, which check a flag (`coda.frontend.tasks`).
+chunk under threads, which check a flag (`coda.frontend.streaming.tasks`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from coda.frontend.tasks import spawn
+from coda.frontend.streaming.tasks import spawn
 from coda.llm import ChatModel, Chunk, GenerationOptions, Message
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from coda.frontend.posted_turn import InputError, ModelMenu, parse_history, read_turn
-from coda.frontend.saved_conversation import read_saved_conversation
+from coda.frontend.reading.posted_turn import InputError, ModelMenu, parse_history, read_turn
+from coda.frontend.reading.saved_conversation import read_saved_conversation
 from coda.llm import Message, PromptLimits, Role
 from tests.support.settings import PROMPT_LIMITS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from coda.frontend.sse import comment, event
+from coda.frontend.streaming.sse import comment, event
 
 
 def parse(frame: bytes) -> tuple[str | None, str]:

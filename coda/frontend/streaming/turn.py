@@ -20,15 +20,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from coda.frontend.bubbles import TurnPartials, finished_bubble, usage_line
-from coda.frontend.draining import Draining
-from coda.frontend.hangup import watch_for_hangup
 from coda.frontend.i18n import error_message, translate
-from coda.frontend.model_reader import AnswerReader, Wake
-from coda.frontend.posted_turn import PostedTurn
-from coda.frontend.saved_conversation import usage_fields
+from coda.frontend.reading.posted_turn import PostedTurn
+from coda.frontend.reading.saved_conversation import usage_fields
+from coda.frontend.rendering.bubbles import TurnPartials, finished_bubble, usage_line
 from coda.frontend.services import Pacing
-from coda.frontend.sse import comment, event
+from coda.frontend.streaming.draining import Draining
+from coda.frontend.streaming.hangup import watch_for_hangup
+from coda.frontend.streaming.model_reader import AnswerReader, Wake
+from coda.frontend.streaming.sse import comment, event
 from coda.llm import (
     ChatModel,
     GenerationOptions,

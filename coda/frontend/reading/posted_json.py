@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from coda.frontend.input_error import InputError
-from coda.frontend.tasks import pause
+from coda.frontend.reading.input_error import InputError
+from coda.frontend.streaming.tasks import pause
 
 # A JSON string, its closing quote optional, so that an unterminated string is one match to the
 # end of the text instead of a new attempt at every later quote (which made the scan quadratic:

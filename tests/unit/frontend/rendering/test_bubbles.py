@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from coda.frontend.bubbles import finished_bubble, usage_line
+from coda.frontend.rendering.bubbles import finished_bubble, usage_line
 from coda.llm import SpeedSource, TokenSource, Usage
 
 USAGE = Usage(

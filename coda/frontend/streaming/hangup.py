@@ -12,7 +12,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from coda.frontend.tasks import cooperative, spawn
+from coda.frontend.streaming.tasks import cooperative, spawn
 
 
 def watch_for_hangup(

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 
 from coda.config.presets import Presets, shipped_presets
 from coda.config.vocabulary import CONTINUE_INSTRUCTION, LANGUAGES
-from coda.frontend.input_error import InputError as InputError
-from coda.frontend.posted_json import clean_text as clean_text
-from coda.frontend.posted_json import json_depth as json_depth
-from coda.frontend.posted_json import read_count, read_json
-from coda.frontend.posted_settings import TurnSettings, read_settings
-from coda.frontend.tasks import pause
+from coda.frontend.reading.input_error import InputError as InputError
+from coda.frontend.reading.posted_json import clean_text as clean_text
+from coda.frontend.reading.posted_json import json_depth as json_depth
+from coda.frontend.reading.posted_json import read_count, read_json
+from coda.frontend.reading.posted_settings import TurnSettings, read_settings
+from coda.frontend.streaming.tasks import pause
 from coda.llm import (
     GenerationOptions,
     Message,

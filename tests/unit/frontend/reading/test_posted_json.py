@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from coda.frontend.posted_json import json_depth, read_json
-from coda.frontend.posted_turn import InputError
+from coda.frontend.reading.posted_json import json_depth, read_json
+from coda.frontend.reading.posted_turn import InputError
 
 
 @pytest.mark.parametrize(

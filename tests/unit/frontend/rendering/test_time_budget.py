@@ -6,7 +6,7 @@ import re
 import threading
 import time
 
-from coda.frontend.time_budget import enforceable, within_budget
+from coda.frontend.rendering.time_budget import enforceable, within_budget
 
 BACKTRACKING = re.compile(r"(a+)+$")  # exponential on "aaaa…!": the textbook catastrophic case
 
