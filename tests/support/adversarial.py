@@ -3,8 +3,9 @@ them beside a streaming answer, the fuzz suite and `benchmarks/request_cpu.py` r
 
 Each shape comes from a public bug report of a library coda uses, or is its generalisation: runs
 of escapes, quotes and backslashes (backtracking regular expressions, the JSON pre-check that
-restarted at every quote), unclosed Markdown constructs (markdown-it's quadratic scans), deep
-nesting, and a fenced block in every language Pygments knows (lexers that backtrack).
+restarted at every quote), unclosed Markdown constructs (markdown-it's quadratic scans), runs
+of `*` against CJK punctuation (what the CJK emphasis rules look at), deep nesting, and a fenced
+block in every language Pygments knows (lexers that backtrack).
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def markdown_texts() -> list[str]:
         "".join("  " * (i % 40) + "- item\n" for i in range(n // 50)),
         "<" + "a" * n,
         "\\" * n,
+        # Delimiter runs against CJK punctuation: each is one the CJK emphasis rules re-examine.
+        "**「" * (n // 3),
+        "あ**：" * (n // 4),
+        "（*）" * (n // 3),
+        "~~「_」" * (n // 5),
     ]
 
 

@@ -27,6 +27,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 
+from coda.frontend.rendering.cjk_emphasis import cjk_friendly_emphasis
 from coda.frontend.rendering.time_budget import within_budget
 
 ALLOWED_TAGS = {
@@ -88,7 +89,10 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
 
 @lru_cache(maxsize=1)
 def _renderer() -> MarkdownIt:
-    return MarkdownIt("js-default", {"breaks": True, "highlight": _highlight})
+    """The one parser: `**` next to Japanese punctuation is emphasis too (`cjk_emphasis`)."""
+    return MarkdownIt("js-default", {"breaks": True, "highlight": _highlight}).use(
+        cjk_friendly_emphasis
+    )
 
 
 def _plain_text(text: str) -> str:

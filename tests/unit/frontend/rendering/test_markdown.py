@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from coda.frontend.rendering.markdown import LANGUAGES, prepare_highlighting, render_markdown
+import json
+import time
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from coda.frontend.rendering.cjk_emphasis import cjk_friendly_emphasis, is_cjk
+from coda.frontend.rendering.markdown import (
+    LANGUAGES,
+    RENDER_BUDGET_SECONDS,
+    _renderer,
+    prepare_highlighting,
+    render_markdown,
+)
 
 
 def render(text: str) -> str:
@@ -74,3 +88,139 @@ def test_every_language_in_the_list_has_a_lexer_under_its_name() -> None:
     lexers = prepare_highlighting()
     assert all(name in lexers for name in LANGUAGES)
     assert lexers["py"] is lexers["python"]
+
+
+# Issue 20: emphasis next to Japanese, Chinese and Korean punctuation (`cjk_emphasis`).
+
+SPEC_EMPHASIS = Path(__file__).with_name("commonmark_emphasis.json")
+
+
+def _plain_parser() -> MarkdownIt:
+    """The renderer's parser as it was before the CJK rules: what other text must still match."""
+    return MarkdownIt("js-default", {"breaks": True})
+
+
+def _cjk_parser() -> MarkdownIt:
+    return MarkdownIt("js-default", {"breaks": True}).use(cjk_friendly_emphasis)
+
+
+@pytest.mark.parametrize(
+    ("text", "strong"),
+    [
+        ("**注意：**入力は必須です。", "<strong>注意：</strong>入力は必須です。"),
+        ("これは**「重要」**な点です。", "これは<strong>「重要」</strong>な点です。"),
+        (
+            "**日本語の文章（括弧付き）。**この文が続きます。",
+            "<strong>日本語の文章（括弧付き）。</strong>この文が続きます。",
+        ),
+        ("これは**重要**な点です。", "これは<strong>重要</strong>な点です。"),
+    ],
+)
+def test_bold_next_to_japanese_punctuation_is_bold_with_no_asterisks_left(
+    text: str, strong: str
+) -> None:
+    html = render(text)
+    assert strong in html
+    assert "*" not in html
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("这是**「重要」**的。", "这是<strong>「重要」</strong>的。"),  # Chinese
+        ("**注意：**请先登录。", "<strong>注意：</strong>请先登录。"),
+        ("**중요:**이것은 필수입니다.", "<strong>중요:</strong>이것은 필수입니다."),  # Korean
+        ("**`npm publish`**를 실행하십시오.", "<strong><code>npm publish</code></strong>를"),
+        ("これは*強調*、です。", "これは<em>強調</em>、です。"),  # `*em*` before `、`
+        ("*強調、*です。", "<em>強調、</em>です。"),  # `、` inside the closing `*`
+        ("~~「旧」~~新しい名前", "<s>「旧」</s>新しい名前"),  # strikethrough too
+        ("**（注）**本文", "<strong>（注）</strong>本文"),
+        ("全角**『書名』**を太字に", "全角<strong>『書名』</strong>を太字に"),
+    ],
+)
+def test_cjk_emphasis_in_chinese_korean_and_beside_japanese_commas(
+    text: str, expected: str
+) -> None:
+    html = render(text)
+    assert expected in html
+    assert "*" not in html
+    assert "~" not in html
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a**"b"**c',  # CommonMark: punctuation inside, a letter outside: not emphasis
+        '⭐**"x"**a',  # an emoji is not a CJK letter
+        "snake_case_名前",
+        "__「重要」__です",  # `_` still never opens or closes inside a word
+        "2 * 3 * 4",
+    ],
+)
+def test_text_without_cjk_neighbours_renders_as_commonmark_says(text: str) -> None:
+    assert _cjk_parser().render(text) == _plain_parser().render(text)
+
+
+def _spec_examples() -> list[dict[str, str]]:
+    examples: list[dict[str, str]] = json.loads(SPEC_EMPHASIS.read_text(encoding="utf-8"))[
+        "examples"
+    ]
+    return examples
+
+
+def test_the_spec_fixture_holds_the_whole_emphasis_section() -> None:
+    numbers = [int(example["example"]) for example in _spec_examples()]
+    assert numbers == list(range(350, 482))
+
+
+@pytest.mark.parametrize("example", _spec_examples(), ids=lambda example: str(example["example"]))
+def test_commonmark_emphasis_examples_are_unchanged(example: dict[str, str]) -> None:
+    """The CommonMark spec's emphasis section: the spec's HTML with the CJK rules on, and the
+    renderer's own output identical to markdown-it's without them."""
+    assert (
+        MarkdownIt("commonmark").use(cjk_friendly_emphasis).render(example["markdown"])
+        == example["html"]
+    )
+    assert _cjk_parser().render(example["markdown"]) == _plain_parser().render(example["markdown"])
+
+
+def test_cjk_letters_punctuation_and_emoji_are_told_apart() -> None:
+    assert all(is_cjk(char) for char in "あア漢字한글：「」（）。、ｱ")
+    assert not any(is_cjk(char) for char in 'a:()"é⭐😀🎉 ')
+
+
+def _fastest(parser: MarkdownIt, text: str, runs: int = 3) -> float:
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        parser.render(text)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("unit", ["**「", "あ**：", "（*）", "~~「_」", "*、"])
+def test_cjk_rules_keep_hostile_delimiter_runs_linear_and_near_markdown_its_own_cost(
+    unit: str,
+) -> None:
+    """Untrusted text goes through these rules under gevent: they add a constant per delimiter
+    run, so doubling the text about doubles the time, and it stays near markdown-it's own.
+    Bounds are loose: the fastest of three runs, on a machine that may be busy."""
+    small, large = unit * (4_000 // len(unit)), unit * (8_000 // len(unit))
+    cjk, plain = _cjk_parser(), _plain_parser()
+    assert _fastest(cjk, large) < 3 * _fastest(plain, large) + 0.005
+    assert _fastest(cjk, large) < 4 * _fastest(cjk, small) + 0.005
+
+
+def test_a_long_japanese_answer_with_emphasis_renders_well_within_its_budget() -> None:
+    """A 4,000-character answer full of `**注意：**`-style labels: formatted, not the fallback."""
+    paragraph = (
+        "**注意：**入力は必須です。これは**「重要」**な点です。"
+        "**日本語の文章（括弧付き）。**この文が続きます。*強調*、そして本文が続きます。\n\n"
+    )
+    answer = paragraph * (4_000 // len(paragraph) + 1)  # whole paragraphs: no `**` cut in two
+    assert len(answer) >= 4_000
+    render_markdown(answer, copy_label="Copy")  # warm
+    html = str(render_markdown(answer, copy_label="Copy"))
+    assert "<strong>注意：</strong>" in html
+    assert "**" not in html
+    assert _fastest(_renderer(), answer) < RENDER_BUDGET_SECONDS / 2
