@@ -213,6 +213,9 @@ def test_silent_model_gets_a_loading_notice_then_heartbeats(
     client: FlaskClient, stub: StubModel
 ) -> None:
     stub.first_delay = 1.2  # notice after 0.3 s, heartbeats every 0.5 s (conftest settings)
+    # Text arriving with the end is sent as the final bubble alone (coalesced): keep the first
+    # text apart from the end, or a busy machine takes both at once and no text is appended.
+    stub.delay = 0.3
 
     received = post_turn(client)
 
