@@ -20,7 +20,7 @@ export PORT=${PORT:-8080}
 export CODA_LOG_FORMAT=${CODA_LOG_FORMAT:-text}
 quant=${CODA_QUANT:-q5_k_m}
 fallback_model=coda-fallback:270m
-fallback_tokens=200
+fallback_tokens=120
 fallback_repeat_penalty=1.3
 
 say() { echo "make run: $*" >&2; }
