@@ -47,7 +47,7 @@ class Services:
     sign_out_link: str
     max_body_bytes: int
     # Thinking models asked to answer without reasoning first (CODA_NO_THINKING_MODELS).
-    no_thinking_models: tuple[str, ...] = ()
+    no_thinking_models: tuple[str, ...]
 
 
 def services() -> Services:

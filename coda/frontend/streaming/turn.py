@@ -194,9 +194,8 @@ def stream_turn(
         logger.exception("chat stream failed")
         record.outcome, record.error_kind = "error", "internal"
         record.error_detail = f"{type(exc).__name__}: {exc}"
-        yield from _final_error(
-            translate("error.internal", partials.lang), answer(), reasoning(), partials, about
-        )
+        message = translate("error.internal", partials.lang)
+        yield from _final("error", answer(), reasoning(), partials, about, message=message)
     finally:
         stop_watching()
         reader.cancel()
@@ -255,23 +254,10 @@ def _done(
         # question's fault, and not an empty answer.
         exhausted = reasoning.strip() and usage.done_reason == "length"
         error = translate("reasoning_exhausted" if exhausted else "empty_answer", lang)
-    bubble = finished_bubble(
-        role="assistant",
-        text=text,
-        state="done",
-        lang=lang,
-        id=partials.id,
-        error=error,
-        meta=usage_line(usage, lang),
-        reasoning=reasoning,
+    meta = usage_line(usage, lang)
+    yield from _final(
+        "done", text, reasoning, partials, about, message=error, meta=meta, usage=usage
     )
-    yield event(partials.final(bubble))
-    payload = {"state": "done", "content": text, "usage": usage_fields(usage), **about}
-    if reasoning:
-        payload["reasoning"] = reasoning
-    if error:
-        payload["message"] = error
-    yield event(json.dumps(payload, ensure_ascii=False), "done")
 
 
 def _restarting(
@@ -284,7 +270,7 @@ def _restarting(
     record.outcome, record.error_kind = "error", "restarting"
     record.error_detail = "the worker is shutting down"
     message = translate("error.restarting", partials.lang)
-    yield from _final_error(message, text, reasoning, partials, about)
+    yield from _final("error", text, reasoning, partials, about, message=message)
 
 
 def _failed(
@@ -299,23 +285,39 @@ def _failed(
     record.attempts = error.attempts
     answered = bool(text or reasoning)
     message = error_message(error.kind, error.params, partials.lang, answered=answered)
-    yield from _final_error(message, text, reasoning, partials, about)
+    yield from _final("error", text, reasoning, partials, about, message=message)
 
 
-def _final_error(
-    message: str, text: str, reasoning: str, partials: TurnPartials, about: dict[str, object]
+def _final(
+    state: str,
+    text: str,
+    reasoning: str,
+    partials: TurnPartials,
+    about: dict[str, object],
+    *,
+    message: str = "",
+    meta: str = "",
+    usage: Usage | None = None,
 ) -> Iterator[bytes]:
+    """The finished bubble, then the named event (`done` or `error`) the page saves the turn from:
+    the one ending every turn shares."""
     bubble = finished_bubble(
         role="assistant",
         text=text,
-        state="error",
+        state=state,
         lang=partials.lang,
         id=partials.id,
         error=message,
+        meta=meta,
         reasoning=reasoning,
     )
     yield event(partials.final(bubble))
-    payload = {"state": "error", "content": text, "message": message, **about}
+    payload: dict[str, object] = {"state": state, "content": text}
+    if usage is not None:
+        payload["usage"] = usage_fields(usage)
+    if message:
+        payload["message"] = message
+    payload.update(about)
     if reasoning:
         payload["reasoning"] = reasoning
-    yield event(json.dumps(payload, ensure_ascii=False), "error")
+    yield event(json.dumps(payload, ensure_ascii=False), state)
