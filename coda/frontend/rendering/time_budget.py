@@ -49,6 +49,8 @@ class _Budget:
     closed: bool = False  # set first when the work ends: from then on nothing raises for it
 
 
+# How soon the alarm rings again for a budget whose `OverBudget` did not end the work.
+RETRY_SECONDS = 0.005
 _open: list[_Budget] = []  # the main thread's open budgets, outermost first
 
 
@@ -82,6 +84,9 @@ def _on_alarm(_signum: int, _frame: FrameType | None) -> None:
     now = time.monotonic()
     for budget in _open:
         if now >= budget.deadline - 0.0005:
+            # Again soon, in case this one is swallowed: raised inside a garbage collector's
+            # callback or a `__del__`, an exception is only printed, and the work goes on.
+            signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
             raise OverBudget(budget)
     _arm()  # a stale alarm (its budget closed meanwhile): wait for the one now due, if any
 

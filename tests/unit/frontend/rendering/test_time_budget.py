@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
 
-from coda.frontend.rendering.time_budget import enforceable, within_budget
+from coda.frontend.rendering.time_budget import OverBudget, enforceable, within_budget
 
 BACKTRACKING = re.compile(r"(a+)+$")  # exponential on "aaaa…!": the textbook catastrophic case
 
@@ -29,6 +30,20 @@ def test_work_past_its_budget_gives_the_fallback() -> None:
 def test_a_backtracking_regular_expression_is_interrupted_inside_the_engine() -> None:
     text = "a" * 40 + "!"  # about 2**40 steps: hours, if nothing stopped it
     assert within_budget(0.02, lambda: str(BACKTRACKING.match(text)), lambda: "cut") == "cut"
+
+
+def test_work_that_swallows_the_first_interruption_is_interrupted_again() -> None:
+    """As a garbage collector's callback or a `__del__` does: the exception is printed, not
+    raised, and the work would otherwise go on unbounded."""
+
+    def swallowing() -> str:
+        with contextlib.suppress(OverBudget):
+            spin(5)
+        return spin(5)
+
+    started = time.monotonic()
+    assert within_budget(0.02, swallowing, lambda: "fallback") == "fallback"
+    assert time.monotonic() - started < 2
 
 
 def test_an_inner_budget_falls_back_alone_and_the_outer_work_goes_on() -> None:
