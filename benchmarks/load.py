@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field
 from urllib.parse import quote, urlsplit
 
-TEXT_EVENT = b'-body" hx-swap="beforeend"'
+TEXT_EVENT = re.compile(rb'-(?:body|source)" hx-swap="beforeend"')  # raw or live-formatted
 CSRF_META = re.compile(rb'<meta name="csrf-token" content="([^"]+)"')
 QUESTION = "日本の首都はどこですか？"
 
@@ -158,7 +158,7 @@ def _sse_kind(frame: bytes) -> str:
         return "done"
     if frame.startswith(b"event: error"):
         return "error"
-    return "text" if TEXT_EVENT in frame else "other"
+    return "text" if TEXT_EVENT.search(frame) else "other"
 
 
 def _ndjson_kind(line: bytes) -> str:

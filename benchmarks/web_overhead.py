@@ -52,7 +52,9 @@ from tests.support.sse import events
 QUESTION = "日本の首都はどこですか?一文で答えてください。"
 # An unnamed event carrying streamed answer text appends to the bubble's body; the opening event
 # (the two bubbles), the loading notice and the final bubble use other swaps.
-TEXT_EVENT = re.compile(r'<hx-partial hx-target="#turn-[0-9a-f]+-body" hx-swap="beforeend">')
+TEXT_EVENT = re.compile(
+    r'<hx-partial hx-target="#turn-[0-9a-f]+-(?:body|source)" hx-swap="beforeend">'
+)
 
 
 @dataclass

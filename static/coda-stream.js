@@ -45,11 +45,17 @@
     pending.saver = setInterval(savePartial, PARTIAL_SAVE_MS);
   }
 
+  // The answer's text so far: a formatted answer keeps it in a hidden element beside its body.
+  function textOf(bubble) {
+    const source = bubble?.querySelector(".message-source") || bubble?.querySelector(".message-body");
+    return source ? source.textContent : "";
+  }
+
   function savePartial(relist = false) {
     const pending = state.pending;
     if (!pending || pending.finished || !pending.started) return;
-    const body = document.getElementById(pending.bubbleId)?.querySelector(".message-body");
-    chat.saveTurns(pending, { content: body ? body.textContent : "", state: "streaming" }, {}, relist);
+    const bubble = document.getElementById(pending.bubbleId);
+    chat.saveTurns(pending, { content: textOf(bubble), state: "streaming" }, {}, relist);
   }
 
   function finish(answer, leftOut) {
@@ -87,7 +93,7 @@
     if (!stopped) note.setAttribute("role", "alert");
     note.textContent = stopped ? text("stopped") : text("connection_lost");
     bubble.appendChild(note);
-    const answer = { content: body.textContent, state: ended };
+    const answer = { content: textOf(bubble), state: ended };
     if (!stopped) answer.error = note.textContent;
     finish(answer);
   }

@@ -166,6 +166,9 @@ class Settings:
     heartbeat_seconds: float = setting(
         "CODA_HEARTBEAT_SECONDS", parse.number(0.5, 60), 5.0, PAGE,
         "silence from the model before a keep-alive comment goes down the stream")
+    live_format_ms: int = setting(
+        "CODA_LIVE_FORMAT_MS", parse.integer(0, 5000), 100, PAGE,
+        "ms between formattings of a streaming answer (stretched past 25 streams); 0: raw text")
     loading_notice_seconds: float = setting(
         "CODA_LOADING_NOTICE_SECONDS", parse.number(0, 60), 2.0, PAGE,
         "wait for a first token before the bubble says the model is loading")

@@ -19,12 +19,24 @@ if TYPE_CHECKING:  # admission reads the catalogue, which reads these services
 EXTENSION_KEY = "coda"
 
 
+# Streams open on one worker beyond which live formatting slows down in proportion: at 25 each
+# answer is formatted at the set pace, at 250 ten times less often.
+STRETCH_FROM_STREAMS = 25
+
+
 @dataclass(frozen=True)
 class Pacing:
-    """How long the model may be silent before a heartbeat, and before the loading notice."""
+    """How long the model may be silent before a heartbeat, and before the loading notice; how
+    often a streaming answer is formatted (0: never, raw text until the final render)."""
 
     heartbeat_seconds: float
     notice_seconds: float
+    live_format_seconds: float = 0.0
+
+    def format_interval(self, streams: int) -> float:
+        """Seconds between two formattings of one answer while `streams` answers stream on the
+        worker: the set pace, stretched so the total stays that of `STRETCH_FROM_STREAMS`."""
+        return self.live_format_seconds * max(1.0, streams / STRETCH_FROM_STREAMS)
 
 
 @dataclass(frozen=True, kw_only=True)

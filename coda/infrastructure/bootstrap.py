@@ -96,7 +96,11 @@ def build_services(settings: Settings, chat_model: ChatModel) -> Services:
         models=ModelMenu(settings.model, settings.allowed_models),
         options=generation_options(settings),
         limits=prompt_limits(settings),
-        pacing=Pacing(settings.heartbeat_seconds, settings.loading_notice_seconds),
+        pacing=Pacing(
+            settings.heartbeat_seconds,
+            settings.loading_notice_seconds,
+            settings.live_format_ms / 1000,
+        ),
         draining=Draining(settings.shutdown_grace_seconds),
         gate=quotas.build_gate(settings),
         system_prompt=settings.system_prompt,

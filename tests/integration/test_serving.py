@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.support.html import text_partials
 from tests.support.live_app import LiveApp
 from tests.support.ollama_server import OllamaServer
 from tests.support.sse import Event, events
@@ -27,7 +28,7 @@ COUNTING = "1から1000まで、数字を一行ずつ書いてください。"
 
 
 def is_text(event: Event) -> bool:
-    return event.name is None and 'hx-swap="beforeend"' in event.data and "-body" in event.data
+    return event.name is None and bool(text_partials(event.data))
 
 
 def test_answers_nobody_waits_for_are_cancelled_at_the_model_server_at_once(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.support.html import text_partials
 from tests.support.live_app import LiveApp
 from tests.support.ollama_server import OllamaServer
 from tests.support.redis_server import RedisServer
@@ -70,7 +71,7 @@ def test_an_answer_ended_by_a_shutdown_gives_its_place_back_to_the_other_instanc
         first.stream("POST", "/chat", data={"message": COUNTING}) as streaming,
     ):
         received = events(streaming.iter_text())
-        next(e for e in received if "-body" in e.data and 'hx-swap="beforeend"' in e.data)
+        next(e for e in received if text_partials(e.data))
         with two.browser() as second:
             busy = second.post("/chat", data={"message": "こんにちは"})
         one.process.send_signal(signal.SIGTERM)

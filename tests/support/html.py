@@ -47,3 +47,9 @@ def partials(html: str, swap: str | None = None, target_suffix: str = "") -> lis
         if (swap is None or p.get("hx-swap") == swap)
         and str(p.get("hx-target", "")).endswith(target_suffix)
     ]
+
+
+def text_partials(html: str) -> list[Tag]:
+    """The partials of an event that carry the answer's text as it streams: appended to the
+    bubble's body when it streams raw, to its hidden source when it is formatted live."""
+    return partials(html, "beforeend", "-body") + partials(html, "beforeend", "-source")

@@ -9,6 +9,7 @@ from flask import render_template
 from markupsafe import Markup, escape
 
 from coda.frontend.i18n import translate
+from coda.frontend.rendering.live import LiveAnswer, LiveUpdate
 from coda.frontend.rendering.markdown import render_markdown
 from coda.llm import TokenSource, Usage
 
@@ -32,6 +33,9 @@ class Bubble:
     offers: tuple[str, ...] = ()
     # A thinking model's reasoning, sanitized Markdown like the answer, shown collapsed above it.
     reasoning: Markup = field(default_factory=Markup)
+    # A streaming answer formatted as it comes (`body` is HTML, not its text): the text itself,
+    # kept hidden beside it for the page to save.
+    source: str | None = None
 
 
 class UsageLine(str):
@@ -114,16 +118,40 @@ class TurnPartials:
         self.lang = lang
         self.id = f"turn-{uuid.uuid4().hex[:16]}"
 
-    def opening(self, message: str, *, answer_so_far: str = "") -> str:
+    def opening(
+        self, message: str, *, answer_so_far: str = "", live: LiveAnswer | None = None
+    ) -> str:
         """The user's bubble and an empty assistant bubble, appended to the conversation.
 
-        Continuing a cut answer adds no question: the bubble starts with the answer so far.
+        Continuing a cut answer adds no question: the bubble starts with the answer so far,
+        formatted when the answer is (`live`).
         """
         bubbles = [Bubble(role="user", body=escape(message))] if message else []
-        bubbles.append(
-            Bubble(role="assistant", body=escape(answer_so_far), state="streaming", id=self.id)
-        )
+        if live is None:
+            answer = Bubble(
+                role="assistant", body=escape(answer_so_far), state="streaming", id=self.id
+            )
+        else:
+            update = live.update(answer_so_far)
+            last = Markup('<div class="live-last" id="{}">{}</div>').format(
+                f"{self.id}-last", update.last or ""
+            )
+            body = Markup("").join((*update.finished, last))
+            answer = Bubble(
+                role="assistant", body=body, state="streaming", id=self.id, source=answer_so_far
+            )
+        bubbles.append(answer)
         return render_template("partials/_turn.html", bubbles=bubbles).strip()
+
+    def live(self, text: str, update: LiveUpdate) -> str:
+        """A formatted answer's progress: its new text to the hidden source the page saves, the
+        blocks it finished (each its own fragment) before the last block, the last block morphed
+        in place, so that a selection or a copy button in it survives."""
+        html = [_partial(f"#{self.id}-source", "beforeend", escape(text))] if text else []
+        html.extend(_partial(f"#{self.id}-last", "beforebegin", block) for block in update.finished)
+        if update.last is not None:
+            html.append(_partial(f"#{self.id}-last", "innerMorph", update.last))
+        return "".join(html)
 
     def left_out_notice(self, left_out: int, shown: int) -> str:
         """The conversation's one notice that earlier turns no longer reach the model: added
@@ -156,9 +184,10 @@ class TurnPartials:
         return _partial(f"#{self.id}-notice", "innerHTML", Markup(""))
 
     def final(self, bubble: Bubble) -> str:
-        """The finished bubble, replacing the streaming one whole."""
+        """The finished bubble in place of the streaming one, morphed: what the formatted stream
+        already shows stays as it is (a reader's place, a selection), the rest is replaced."""
         html = render_template("partials/_message.html", bubble=bubble).strip()
-        return _partial(f"#{self.id}", "outerHTML", Markup(html))  # noqa: S704
+        return _partial(f"#{self.id}", "outerMorph", Markup(html))  # noqa: S704
 
 
 LEFT_OUT_ID = "left-out"

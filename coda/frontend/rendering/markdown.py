@@ -88,14 +88,20 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _renderer() -> MarkdownIt:
+def renderer() -> MarkdownIt:
     """The one parser: `**` next to Japanese punctuation is emphasis too (`cjk_emphasis`)."""
     return MarkdownIt("js-default", {"breaks": True, "highlight": _highlight}).use(
         cjk_friendly_emphasis
     )
 
 
-def _plain_text(text: str) -> str:
+@lru_cache(maxsize=1)
+def unhighlighted_renderer() -> MarkdownIt:
+    """The same parser for a block still being written: its code shows plain until it closes."""
+    return MarkdownIt("js-default", {"breaks": True}).use(cjk_friendly_emphasis)
+
+
+def plain_text(text: str) -> str:
     """The answer as escaped text, its line breaks kept: what an answer too slow to format shows."""
     return "<p>" + str(escape(text)).replace("\n", "<br>\n") + "</p>\n"
 
@@ -104,10 +110,19 @@ def render_markdown(text: str, *, copy_label: str) -> Markup:
     """Sanitized HTML for a finished answer; each code block gets a copy button."""
     prepare_highlighting()  # outside the budget: only the very first call compiles
     rendered = within_budget(
-        RENDER_BUDGET_SECONDS, lambda: _renderer().render(text), lambda: _plain_text(text)
+        RENDER_BUDGET_SECONDS, lambda: renderer().render(text), lambda: plain_text(text)
     )
-    html = nh3.clean(
-        rendered,
+    return sanitize(rendered, copy_label=copy_label)
+
+
+def sanitize(html: str, *, copy_label: str) -> Markup:
+    """The renderer's HTML cut down to `ALLOWED_TAGS`, each code block given its copy button.
+
+    Every fragment the page gets is cleaned on its own, never joined with others first, so what
+    one fragment leaves open cannot change the meaning of the next.
+    """
+    cleaned = nh3.clean(
+        html,
         tags=ALLOWED_TAGS,
         attributes={"a": {"href", "title"}, "ol": {"start"}},
         allowed_classes={"span": HIGHLIGHT_CLASSES},
@@ -120,5 +135,5 @@ def render_markdown(text: str, *, copy_label: str) -> Markup:
         f'<div class="code-block"><button type="button" class="copy-code">'
         f"{escape(copy_label)}</button><pre>"
     )
-    html = html.replace("<pre>", button).replace("</pre>", "</pre></div>")
-    return Markup(html)  # noqa: S704 - sanitized by nh3 just above
+    cleaned = cleaned.replace("<pre>", button).replace("</pre>", "</pre></div>")
+    return Markup(cleaned)  # noqa: S704 - sanitized by nh3 just above

@@ -34,6 +34,11 @@ class Draining:
         for wake in listeners:
             wake()
 
+    @property
+    def open_answers(self) -> int:
+        """Answers streaming on this worker now: every one listens for the drain."""
+        return len(self._listeners)
+
     @contextmanager
     def listening(self, wake: Callable[[], None]) -> Iterator[None]:
         """Call `wake` if the drain begins while the block runs."""

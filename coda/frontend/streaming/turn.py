@@ -1,7 +1,8 @@
 """One chat turn as a stream of Server-Sent Events, from the first byte to `done` or `error`.
 
-Everything the browser needs arrives as HTML partials: the two bubbles, escaped text as it comes,
-a loading notice while Ollama is silent, then the sanitized Markdown bubble with its usage line.
+Everything the browser needs arrives as HTML partials: the two bubbles, the answer formatted as it
+comes (`rendering.live`, at the pace `Pacing` sets; escaped text when that is off), a loading
+notice while Ollama is silent, then the sanitized Markdown bubble with its usage line.
 A failure after the first byte can no longer change the status code, so it becomes an `error`
 event whose bubble keeps the partial answer. When several chunks wait, they go out as one event.
 
@@ -24,6 +25,7 @@ from coda.frontend.i18n import error_message, translate
 from coda.frontend.reading.posted_turn import PostedTurn
 from coda.frontend.reading.saved_conversation import usage_fields
 from coda.frontend.rendering.bubbles import TurnPartials, finished_bubble, usage_line
+from coda.frontend.rendering.live import LiveAnswer
 from coda.frontend.services import Pacing
 from coda.frontend.streaming.draining import Draining
 from coda.frontend.streaming.hangup import watch_for_hangup
@@ -105,12 +107,17 @@ def stream_turn(
         return "".join(thoughts)
 
     notice_shown = False
+    # Formatted while it streams (`live`): text waits in `unsent` for the pace, except the first.
+    live = LiveAnswer(copy_label=translate("copy", lang)) if pacing.live_format_seconds else None
+    unsent: list[str] = []
+    next_format = started
     reader.start()
     stop_watching = watch_for_hangup(connection, lambda: reader.wake("hangup"))
     try:
         with draining.listening(lambda: reader.wake("draining")):
             notice = partials.left_out_notice(turn.left_out, turn.left_out_shown)
-            yield event(notice + partials.opening(turn.message, answer_so_far=turn.answer_so_far))
+            opening = partials.opening(turn.message, answer_so_far=turn.answer_so_far, live=live)
+            yield event(notice + opening)
             if notice:
                 left_out_shown = turn.left_out
             last_write = clock()
@@ -121,11 +128,19 @@ def stream_turn(
                     deadline = min(deadline, started + pacing.notice_seconds)
                 if draining.deadline is not None:
                     deadline = min(deadline, draining.deadline)
+                if unsent:
+                    deadline = min(deadline, next_format)
                 items = reader.take(deadline - clock())
                 if not items:
                     if draining.deadline is not None and clock() >= draining.deadline:
                         yield from _restarting(answer(), reasoning(), partials, record, about)
                         return
+                    if live is not None and unsent and clock() >= next_format:
+                        yield event(partials.live("".join(unsent), live.update(answer())))
+                        unsent.clear()
+                        last_write = clock()
+                        next_format = last_write + pacing.format_interval(draining.open_answers)
+                        continue
                     if waiting_for_first and clock() >= started + pacing.notice_seconds:
                         notice_shown = True
                         yield event(partials.notice("loading"))
@@ -180,10 +195,16 @@ def stream_turn(
                         yield from _done(item.usage, answer(), reasoning(), partials, record, about)
                         return
                 html = "".join(states)
-                if arrived:
-                    html += partials.append("".join(arrived))
-                    if notice_shown and len(parts) == len(arrived):  # the first text: notice goes
-                        html = partials.clear_notice() + html
+                if arrived and notice_shown and len(parts) == len(arrived):  # the first text
+                    html = partials.clear_notice() + html  # the notice goes
+                if live is None:
+                    html += partials.append("".join(arrived)) if arrived else ""
+                else:
+                    unsent.extend(arrived)
+                    if unsent and clock() >= next_format:
+                        html += partials.live("".join(unsent), live.update(answer()))
+                        unsent.clear()
+                        next_format = clock() + pacing.format_interval(draining.open_answers)
                 if html:
                     yield event(html)
                     last_write = clock()

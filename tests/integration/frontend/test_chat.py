@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.client import post_turn
 from tests.support.factories import AppFactory
-from tests.support.html import attr, bubbles, one, partials
+from tests.support.html import attr, bubbles, one, text_partials
 from tests.support.ollama_server import OllamaServer
 from tests.support.sse import Event, events
 
@@ -28,7 +28,7 @@ def test_a_turn_streams_text_then_the_rendered_answer_with_usage(
     opening, *middle, final, done = received
     (streaming,) = bubbles(opening.data, "assistant")
     assert attr(streaming, "data-state") == "streaming"
-    assert any(partials(e.data, "beforeend", "-body") for e in middle), "no text was streamed"
+    assert any(text_partials(e.data) for e in middle), "no text was streamed"
     (answer,) = bubbles(final.data, "assistant")
     assert attr(answer, "data-state") == "done"
     assert "coda-test:270m" in one(answer, ".message-meta").get_text()
@@ -77,7 +77,7 @@ def test_stop_cancels_generation_upstream(
         "/chat", data={"message": "Count from 1 to 1000, one number per line."}, buffered=False
     )
     stream = events(response.response)
-    next(e for e in stream if partials(e.data, "beforeend", "-body"))
+    next(e for e in stream if text_partials(e.data))
 
     response.close()  # what the browser's Stop does to the connection
 

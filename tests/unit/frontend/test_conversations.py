@@ -236,8 +236,9 @@ def test_continuing_adds_no_question_and_the_answer_grows_from_where_it_was(
 
     assert bubbles(opening.data, "user") == []
     (streaming,) = bubbles(opening.data, "assistant")
-    assert one(streaming, ".message-body").get_text() == "前半"
-    (replacement,) = partials(final.data, "outerHTML")
+    assert one(streaming, ".message-body").get_text().strip() == "前半"
+    assert one(streaming, ".message-source").get_text() == "前半"  # what the page saves
+    (replacement,) = partials(final.data, "outerMorph")
     assert "前半こんにちは、世界" in replacement.get_text()
     data = json.loads(done.data)
     assert data["content"] == "前半こんにちは、世界"

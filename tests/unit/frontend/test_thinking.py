@@ -22,7 +22,7 @@ from tests.support.stub_model import USAGE, StubModel
 
 
 def final_answer(received: list[Event]) -> str:
-    (replacement,) = partials(received[-2].data, "outerHTML")
+    (replacement,) = partials(received[-2].data, "outerMorph")
     (answer,) = bubbles(str(replacement), "assistant")
     return str(answer)
 

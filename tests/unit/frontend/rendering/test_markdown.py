@@ -13,9 +13,9 @@ from coda.frontend.rendering.cjk_emphasis import cjk_friendly_emphasis, is_cjk
 from coda.frontend.rendering.markdown import (
     LANGUAGES,
     RENDER_BUDGET_SECONDS,
-    _renderer,
     prepare_highlighting,
     render_markdown,
+    renderer,
 )
 
 
@@ -214,4 +214,4 @@ def test_a_long_japanese_answer_with_emphasis_renders_well_within_its_budget() -
     html = str(render_markdown(answer, copy_label="Copy"))
     assert "<strong>注意：</strong>" in html
     assert "**" not in html
-    assert _fastest(_renderer(), answer) < RENDER_BUDGET_SECONDS / 2
+    assert _fastest(renderer(), answer) < RENDER_BUDGET_SECONDS / 2

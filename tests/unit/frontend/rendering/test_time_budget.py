@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
 import threading
 import time
@@ -44,6 +45,14 @@ def test_work_that_swallows_the_first_interruption_is_interrupted_again() -> Non
     started = time.monotonic()
     assert within_budget(0.02, swallowing, lambda: "fallback") == "fallback"
     assert time.monotonic() - started < 2
+
+
+def test_the_garbage_collector_waits_until_the_work_ends() -> None:
+    """A full collection of a large heap would count against the work's budget."""
+    assert within_budget(1.0, gc.isenabled, lambda: True) is False
+    assert gc.isenabled()
+    assert within_budget(0.02, lambda: str(spin(5)), lambda: "fallback") == "fallback"
+    assert gc.isenabled()
 
 
 def test_an_inner_budget_falls_back_alone_and_the_outer_work_goes_on() -> None:

@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from coda.frontend.streaming.model_reader import AnswerReader
+from coda.infrastructure.app import create_app
 from coda.infrastructure.bootstrap import generation_options
 from coda.llm import (
     EndedEarlyError,
@@ -21,7 +22,7 @@ from coda.llm import (
     UnavailableError,
 )
 from tests.support.client import post_turn
-from tests.support.html import attr, bubbles, one, partials
+from tests.support.html import attr, bubbles, one, partials, text_partials
 from tests.support.settings import WEB_SETTINGS
 from tests.support.sse import Event, events
 from tests.support.stub_model import USAGE, StubModel
@@ -29,7 +30,7 @@ from tests.support.stub_model import USAGE, StubModel
 
 def appended(event: Event) -> list[str]:
     """The text an event appends to the answer's body, as the browser will show it."""
-    return [p.get_text() for p in partials(event.data, "beforeend", "-body")]
+    return [p.get_text() for p in text_partials(event.data)]
 
 
 def streamed_text(received: list[Event]) -> str:
@@ -38,7 +39,7 @@ def streamed_text(received: list[Event]) -> str:
 
 def final_bubble(event: Event) -> tuple[str, str]:
     """The bubble that replaces the streaming one whole: (its state, its HTML)."""
-    (replacement,) = partials(event.data, "outerHTML")
+    (replacement,) = partials(event.data, "outerMorph")
     (answer,) = bubbles(str(replacement), "assistant")
     return attr(answer, "data-state"), str(answer)
 
@@ -325,3 +326,59 @@ def test_a_server_count_within_the_bound_is_not_logged(
         post_turn(client)
 
     assert not any("upper bound" in r.getMessage() for r in caplog.records)
+
+
+def client_with(stub: StubModel, live_format_ms: int) -> FlaskClient:
+    app = create_app(replace(WEB_SETTINGS, live_format_ms=live_format_ms), chat_model=stub)
+    app.config["WTF_CSRF_ENABLED"] = False
+    return app.test_client()
+
+
+ANSWER_PIECES = [
+    "# 見出し\n\n**注意：**入力", "は必須です。\n\n- 一\n", "- 二\n\n```python\nx = 1\n",
+    "```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n最後", "の段落。",
+]  # fmt: skip
+
+
+def test_a_formatted_answer_streams_its_blocks_once_and_adds_up_to_the_final_render(
+    stub: StubModel,
+) -> None:
+    stub.texts = ANSWER_PIECES
+    stub.delay = 0.05
+    received = post_turn(client_with(stub, live_format_ms=1))  # a pace every batch outruns
+
+    opening, *middle, final, done = received
+    assert one(opening.data, ".message-body.live")
+    assert one(opening.data, ".message-source").has_attr("hidden")
+    blocks = [p for e in middle for p in partials(e.data, "beforebegin", "-last")]
+    morphs = [p for e in middle for p in partials(e.data, "innerMorph", "-last")]
+    assert streamed_text(received) == "".join(ANSWER_PIECES) == json.loads(done.data)["content"]
+    assert [block.find().name for block in blocks] == ["h1", "p", "ul", "div"]  # the code: closed
+    assert partials(middle[0].data, "innerMorph", "-last"), "the first text went out formatted"
+    assert not any(p.find("hx-partial") for p in blocks + morphs)
+    _state, html = final_bubble(final)
+    final_body = "".join(str(node) for node in one(html, ".message-body").contents)
+    streamed = "".join(p.decode_contents() for p in blocks) + morphs[-1].decode_contents()
+    assert streamed.replace("\n", "") in final_body.replace("\n", "")
+
+
+def test_at_a_slow_pace_the_first_text_goes_out_at_once_and_the_rest_waits(
+    stub: StubModel,
+) -> None:
+    stub.texts = ["一つ目の", "段落", "です。"]
+    stub.delay = 0.05
+    received = post_turn(client_with(stub, live_format_ms=5000))
+
+    names = [(e.name, bool(text_partials(e.data))) for e in received]
+    assert names == [(None, False), (None, True), (None, False), ("done", False)]
+    assert appended(received[1]) == ["一つ目の"]
+
+
+def test_with_live_formatting_off_the_text_streams_raw_into_the_body(stub: StubModel) -> None:
+    stub.texts = ["**太字**", "のまま"]
+    stub.delay = 0.05
+    received = post_turn(client_with(stub, live_format_ms=0))
+
+    assert not partials(received[0].data, target_suffix="-source")
+    assert streamed_text(received) == "**太字**のまま"
+    assert not any(partials(e.data, "innerMorph") for e in received)
