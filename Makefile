@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help lock venv ollama browser containers redis prometheus lint typecheck pytest test fuzz run bench
+.PHONY: help index lock venv ollama browser containers redis prometheus lint typecheck pytest test fuzz run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ bench: venv ## the web tier measured: overhead over a real Ollama, the concurren
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m benchmarks.web_overhead $(BENCH_ARGS)
 	$(PY) -m benchmarks.serving_ladder $(LADDER_ARGS)
 	$(PY) -m benchmarks.request_cpu
+
+index: venv ## index a folder of documents: make index DIR=docs OUT=knowledge.sqlite (CODA_EMBEDDING_MODEL set)
+	$(PY) -m coda.knowledge index "$(DIR)" --out "$(OUT)"
 
 run: venv ## serve coda on http://localhost:8080 with a local Ollama and model
 	@scripts/run-local.sh
