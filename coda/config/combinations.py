@@ -33,6 +33,11 @@ def combination_problems(settings: Settings, failed: set[str]) -> list[str]:
             f"conversation starts with (got {', '.join(settings.models)})"
         )
     problems.extend(_server_problems(settings, failed))
+    if settings.knowledge_index and not settings.embedding_model:
+        problems.append(
+            "CODA_KNOWLEDGE_INDEX needs CODA_EMBEDDING_MODEL: the model the index was built with,"
+            " which embeds each question"
+        )
     if settings.metrics and settings.metrics_port == settings.port:
         problems.append(
             f"CODA_METRICS_PORT must differ from PORT (both {settings.port}): the metrics "

@@ -30,6 +30,7 @@ class Group(StrEnum):
     SERVING = "Logging and serving"
     ACCESS = "Who may chat, and how much"
     TELEMETRY = 'Telemetry (README "Telemetry")'
+    KNOWLEDGE = 'Knowledge base (README "Knowledge base")'
     PRESETS = "Presets"
 
 

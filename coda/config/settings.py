@@ -274,6 +274,23 @@ class Settings:
         "CODA_TRACE_CONTENT", parse.boolean, False, TELEMETRY,
         "prompt and answer text on the LLM span; off: traces often leave the company")
 
+    # --- Knowledge base (README "Knowledge base") ---
+    knowledge_index: str = setting(
+        "CODA_KNOWLEDGE_INDEX", parse.nonempty, "", Group.KNOWLEDGE,
+        "the index file `python -m coda.knowledge index` wrote, opened read-only; empty: none")
+    embedding_model: str = setting(
+        "CODA_EMBEDDING_MODEL", parse.model_name, "", Group.KNOWLEDGE,
+        "the embedding model on the model server; must be the one the index was built with")
+    embedding_query_prefix: str = setting(
+        "CODA_EMBEDDING_QUERY_PREFIX", parse.nonempty, "", Group.KNOWLEDGE,
+        "the model's own prefix before a question (E5: `query:`), a space added after it")
+    embedding_passage_prefix: str = setting(
+        "CODA_EMBEDDING_PASSAGE_PREFIX", parse.nonempty, "", Group.KNOWLEDGE,
+        "the model's own prefix before a passage (E5: `passage:`), a space added after it")
+    embedding_batch_size: int = setting(
+        "CODA_EMBEDDING_BATCH_SIZE", parse.integer(1, 1024), 32, Group.KNOWLEDGE,
+        "passages embedded per request while indexing")
+
     # --- Presets ---
     presets: Presets = setting_made(  # noqa: RUF009 - a field whose default is made when needed
         "CODA_PRESETS_FILE", _presets_file, shipped_presets, Group.PRESETS,

@@ -14,7 +14,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
 from coda.frontend.rendering.markdown import prepare_highlighting
-from coda.infrastructure import health, middleware, request_body, sign_in, upload_files
+from coda.infrastructure import (
+    health,
+    knowledge,
+    middleware,
+    request_body,
+    sign_in,
+    upload_files,
+)
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
@@ -45,6 +52,8 @@ def create_app(
     if settings is None:
         settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
+    # Refused at start, not at the first question: an index of another embedding model.
+    knowledge_index = knowledge.open_index(settings)
     if chat_model is None:
         chat_model = build_chat_model(settings)
     tracing = None
@@ -90,6 +99,8 @@ def create_app(
     prepare_highlighting()  # compiled before the first request, not during one
     services = build_services(settings, chat_model)
     app.extensions[EXTENSION_KEY] = services
+    # The opened index, for retrieval in the turn (not wired into the turn yet: issue 22).
+    app.extensions["coda.knowledge"] = knowledge_index
     app.register_blueprint(blueprint)
     health.install(app, chat_model, services.models.allowed, settings.probe_port)
     middleware.install(app)

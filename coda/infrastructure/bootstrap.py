@@ -7,7 +7,7 @@ configuration, and `coda.frontend` never imports an adapter.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -16,8 +16,17 @@ from coda.config import Settings
 from coda.frontend import Draining, ModelMenu, Pacing, Services
 from coda.infrastructure import quotas
 from coda.infrastructure.identity_token import SERVERLESS_AUTHORIZATION, IdentityTokenAuth
-from coda.llm import ChatModel, GenerationOptions, PromptLimits, ServerConfig
+from coda.llm import (
+    ChatModel,
+    EmbeddingModel,
+    EmbeddingOptions,
+    GenerationOptions,
+    PromptLimits,
+    ServerConfig,
+)
 from coda.llm.ollama import OllamaChatModel
+from coda.llm.ollama_embed import OllamaEmbeddingModel
+from coda.llm.openai_embed import OpenAIEmbeddingModel
 
 
 def server_config(settings: Settings) -> ServerConfig:
@@ -87,6 +96,38 @@ def build_chat_model(
     return adapter.build(
         server_config(settings), settings, auth=server_auth(settings), transport=transport
     )
+
+
+EMBEDDING_ADAPTERS: dict[str, Callable[..., EmbeddingModel]] = {
+    "ollama": lambda server, settings, **wiring: OllamaEmbeddingModel(server, **wiring),
+    "openai": lambda server, settings, **wiring: OpenAIEmbeddingModel(
+        server, api_key=settings.openai_api_key, **wiring
+    ),
+}
+
+
+def embedding_options(settings: Settings) -> EmbeddingOptions:
+    """The embedding model's prefixes (each followed by a space: the variable's value is
+    stripped) and batch size."""
+
+    def spaced(prefix: str) -> str:
+        return f"{prefix} " if prefix else ""
+
+    return EmbeddingOptions(
+        query_prefix=spaced(settings.embedding_query_prefix),
+        passage_prefix=spaced(settings.embedding_passage_prefix),
+        batch_size=settings.embedding_batch_size,
+    )
+
+
+def build_embedding_model(
+    settings: Settings, *, transport: httpx.BaseTransport | None = None
+) -> EmbeddingModel:
+    """The embedding adapter on the chat model's server (same provider, URL, auth and time
+    limits), answering with `CODA_EMBEDDING_MODEL`."""
+    server = replace(server_config(settings), model=settings.embedding_model)
+    build = EMBEDDING_ADAPTERS[settings.provider]
+    return build(server, settings, auth=server_auth(settings), transport=transport)
 
 
 def build_services(settings: Settings, chat_model: ChatModel) -> Services:

@@ -4,8 +4,10 @@ Adapters sit beside the port, one module each (`coda.llm.ollama`), with what the
 `coda.llm.upstream`; only the composition root (`coda.infrastructure`) imports them.
 """
 
+from coda.llm.embedding import EmbeddingOptions, embed_passages, embed_query
 from coda.llm.errors import (
     BusyError,
+    CannotEmbedError,
     EndedEarlyError,
     LLMError,
     LLMTimeoutError,
@@ -17,7 +19,7 @@ from coda.llm.errors import (
     StreamInterruptedError,
     UnavailableError,
 )
-from coda.llm.port import ChatModel
+from coda.llm.port import ChatModel, EmbeddingModel
 from coda.llm.prompt import (
     PromptLimits,
     build_messages,
@@ -38,8 +40,11 @@ from coda.llm.types import (
 
 __all__ = [
     "BusyError",
+    "CannotEmbedError",
     "ChatModel",
     "Chunk",
+    "EmbeddingModel",
+    "EmbeddingOptions",
     "EndedEarlyError",
     "GenerationOptions",
     "LLMError",
@@ -59,6 +64,8 @@ __all__ = [
     "UnavailableError",
     "Usage",
     "build_messages",
+    "embed_passages",
+    "embed_query",
     "estimate_tokens",
     "history_budget",
     "without_older_turns",

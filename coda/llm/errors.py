@@ -108,3 +108,12 @@ class ServerAuthError(LLMError):
     permission; retrying cannot help."""
 
     kind = "server_auth"
+
+
+class CannotEmbedError(LLMError):
+    """The model was asked for embeddings and cannot make them: a chat model (Ollama 501 "this
+    model does not support embeddings"), or a server started without them (llama.cpp 501, vLLM
+    400). An operator must name an embedding model (`CODA_EMBEDDING_MODEL`); retrying cannot help.
+    `params` name the model."""
+
+    kind = "cannot_embed"

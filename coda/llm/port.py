@@ -52,3 +52,30 @@ class ChatModel(Protocol):
     def close(self) -> None:
         """Release pooled connections (at worker exit); shared with every `with_model` sibling."""
         ...
+
+
+class EmbeddingModel(Protocol):
+    """One embedding model on some server, beside `ChatModel`: the knowledge base's indexer and
+    each turn's retrieval depend only on this.
+
+    One call is one request: prefixes and batching are `coda.llm.embedding`'s, the same for
+    every adapter.
+    """
+
+    @property
+    def model(self) -> str:
+        """The model's name as the server knows it (stored in the index, checked at start)."""
+        ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text, in order, as the server computed them (any length).
+
+        Retried like a chat answer's start while the server is unreachable or busy. Raises
+        `coda.llm.errors.LLMError` subclasses only: `CannotEmbedError` when the model is a chat
+        model or the server serves no embeddings.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release pooled connections (at worker exit)."""
+        ...

@@ -32,6 +32,10 @@ llama.cpp's llama-server (tools/server, `format_error_response`):
   tokens)" (older builds: 500 "the request exceeds the available context size ...")
   -> prompt_too_long. 401 `authentication_error` "Invalid API Key" -> server_auth.
 - 503 `unavailable_error` "Loading model" -> busy, retried. 501 `not_supported_error` -> rejected.
+Asked for embeddings (`/api/embed`, `/v1/embeddings`) by a model that makes none: Ollama 501 "this
+model does not support embeddings" (runner/ollamarunner/runner.go), llama.cpp 501 "This server
+does not support embeddings. Start it with `--embeddings`", vLLM 400 "... does not support
+Embeddings API" -> cannot_embed (`embedding_error_for_status`).
 Any server or proxy: 429 -> busy; 502, 504 -> unavailable, retried; 403 -> server_auth.
 """
 
@@ -43,6 +47,7 @@ import httpx
 
 from coda.llm.errors import (
     BusyError,
+    CannotEmbedError,
     LLMError,
     LLMTimeoutError,
     ModelCannotLoadError,
@@ -79,6 +84,7 @@ MEMORY_SIZES = re.compile(
     r"\(([0-9.]{1,10} ?[KMGT]?i?B)\) than is available \(([0-9.]{1,10} ?[KMGT]?i?B)\)"
 )
 MAX_SCANNED_CHARS = 2000
+CANNOT_EMBED = ("support embedding",)
 
 
 def error_for_status(status: int, detail: str, *, model: str) -> LLMError:
@@ -104,6 +110,15 @@ def error_for_status(status: int, detail: str, *, model: str) -> LLMError:
     if status in (400, 422, 501):
         return RejectedError(detail, upstream_status=status)
     return UnavailableError(detail, upstream_status=status)
+
+
+def embedding_error_for_status(status: int, detail: str, *, model: str) -> LLMError:
+    """`error_for_status` for an embedding request, where a 501, or a refusal that says the model
+    makes no embeddings, means a chat model was named as the embedding model."""
+    said = detail[:MAX_SCANNED_CHARS].lower()
+    if status == 501 or (status < 500 and any(phrase in said for phrase in CANNOT_EMBED)):
+        return CannotEmbedError(detail, params={"model": model}, upstream_status=status)
+    return error_for_status(status, detail, model=model)
 
 
 def error_in_stream(detail: str, *, sent_text: bool) -> LLMError:

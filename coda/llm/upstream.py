@@ -177,6 +177,40 @@ def _open(
     return attempt()
 
 
+def call_with_retry(
+    call: Callable[[], P],
+    *,
+    translate: Translate,
+    failures: tuple[type[Exception], ...],
+    server: ServerConfig,
+) -> P:
+    """One request that streams nothing (an embedding): retried as an answer's start is, while
+    the server is unreachable or busy, and its failures mapped by `translate`."""
+    tries = 0
+
+    @backoff.on_exception(
+        backoff.expo,
+        RETRYABLE,
+        max_tries=server.retry_attempts,
+        max_time=server.retry_max_seconds,
+        factor=0.5,
+        max_value=4,
+        on_backoff=_log_retry,
+        logger=None,
+    )
+    def attempt() -> P:
+        nonlocal tries
+        tries += 1
+        try:
+            return call()
+        except failures as exc:
+            error = translate(exc, False)
+            error.attempts = tries
+            raise error from exc
+
+    return attempt()
+
+
 def close_parts(parts: Iterator[Any]) -> None:
     """Close what an answer was read from: a client's generator, or its stream object."""
     close = getattr(parts, "close", None)

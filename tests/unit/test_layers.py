@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "coda"
-ADAPTERS = {"coda.llm.ollama", "coda.llm.openai"}
+ADAPTERS = {
+    "coda.llm.ollama",
+    "coda.llm.openai",
+    "coda.llm.ollama_embed",
+    "coda.llm.openai_embed",
+}
 # What the adapters share (timeouts, retries, what a server's errors mean, over httpx): beside the
 # port, not in it.
 ADAPTER_SUPPORT = {"coda.llm.upstream", "coda.llm.server_errors"}

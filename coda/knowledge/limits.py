@@ -1,0 +1,53 @@
+"""How much one document may cost the indexer, in bytes and in seconds: a hostile or broken file
+(a zip bomb posing as DOCX, a PDF of a million pages, one whose content streams loop) is named
+and skipped, never allowed to hang the command or fill its memory."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+MIB = 1 << 20
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReadLimits:
+    """`max_file_bytes` on disk; `max_unpacked_bytes` a DOCX's parts, uncompressed, as its zip
+    declares them (`zipfile` never reads past a member's declared size), and `max_ratio` their
+    compression (text XML packs about 10 to 1; bombs a thousand to 1); `max_pages` of a PDF;
+    `max_chars` of text from one file; `seconds` to read one file, all steps together."""
+
+    max_file_bytes: int = 64 * MIB
+    max_unpacked_bytes: int = 256 * MIB
+    max_ratio: int = 200
+    max_pages: int = 2000
+    max_chars: int = 20_000_000
+    seconds: float = 60.0
+
+
+class UnreadableError(Exception):
+    """A file the indexer skips, with the reason it names to the operator."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise `UnreadableError` in the block once `seconds` have passed (SIGALRM's timer, so the
+    main thread only; elsewhere the block runs unbounded, bounded by size alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise UnreadableError(f"reading took longer than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,96 @@
+"""The index file without a server: written, searched best first above the threshold, and
+refused at start when it was built with another embedding model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from coda.config import Settings, SettingsError
+from coda.infrastructure.app import create_app
+from coda.knowledge import index
+from coda.knowledge.chunks import Passage
+from coda.knowledge.index import IndexInfo, IndexUnusable, KnowledgeIndex
+from tests.support.settings import WEB_SETTINGS
+from tests.support.stub_model import StubModel
+
+
+def write(path: Path, model: str = "embed:1") -> Path:
+    connection = index.connect_for_writing(path)
+    with connection:
+        index.write_info(connection, IndexInfo(embedding_model=model, dimension=2))
+    index.replace_file(
+        connection,
+        "a.md",
+        "h1",
+        [Passage("east", ("方角", "東"), None), Passage("north", (), 2)],
+        [[1.0, 0.0], [0.0, 1.0]],
+    )
+    index.replace_file(connection, "b.md", "h2", [Passage("north-east")], [[0.6, 0.8]])
+    connection.close()
+    return path
+
+
+def test_search_answers_best_first_above_the_threshold(tmp_path: Path) -> None:
+    opened = KnowledgeIndex(write(tmp_path / "k.sqlite"))
+    try:
+        hits = opened.search([0.0, 1.0], top_k=2, min_score=0.5)
+
+        assert [(h.path, h.passage.text, round(h.score, 3)) for h in hits] == [
+            ("a.md", "north", 1.0),
+            ("b.md", "north-east", 0.8),
+        ]
+        assert hits[0].passage.page == 2
+        assert opened.search([1.0, 0.0], top_k=1, min_score=0)[0].passage.heading == ("方角", "東")
+        assert opened.search([0.0, 1.0], top_k=5, min_score=0.9)[0].passage.text == "north"
+        assert len(opened.search([0.0, 1.0], top_k=5, min_score=-1)) == 3
+    finally:
+        opened.close()
+
+
+def test_a_question_of_another_dimension_is_refused(tmp_path: Path) -> None:
+    opened = KnowledgeIndex(write(tmp_path / "k.sqlite"))
+    try:
+        with pytest.raises(IndexUnusable, match="3 dimensions"):
+            opened.search([1.0, 0.0, 0.0], top_k=1, min_score=0)
+    finally:
+        opened.close()
+
+
+def test_a_missing_or_foreign_file_says_to_index(tmp_path: Path) -> None:
+    with pytest.raises(IndexUnusable, match=r"coda\.knowledge index"):
+        KnowledgeIndex(tmp_path / "none.sqlite")
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(IndexUnusable, match="re-index"):
+        KnowledgeIndex(tmp_path / "junk.sqlite")
+
+
+def settings_with(path: Path, model: str) -> Settings:
+    return replace(WEB_SETTINGS, knowledge_index=str(path), embedding_model=model)
+
+
+def test_start_refuses_an_index_of_another_embedding_model(tmp_path: Path) -> None:
+    path = write(tmp_path / "k.sqlite", model="old-embedder:1")
+
+    with pytest.raises(SettingsError, match="re-index") as caught:
+        create_app(settings_with(path, "new-embedder:1"), chat_model=StubModel())
+
+    assert "old-embedder:1" in str(caught.value)
+
+
+def test_start_opens_an_index_of_the_configured_model(tmp_path: Path) -> None:
+    path = write(tmp_path / "k.sqlite")
+
+    app = create_app(settings_with(path, "embed:1"), chat_model=StubModel())
+
+    opened = app.extensions["coda.knowledge"]
+    assert isinstance(opened, KnowledgeIndex)
+    assert len(opened) == 3
+    opened.close()
+
+
+def test_an_index_without_an_embedding_model_stops_start_up() -> None:
+    with pytest.raises(SettingsError, match="CODA_EMBEDDING_MODEL"):
+        Settings.from_env({"CODA_KNOWLEDGE_INDEX": "/srv/k.sqlite"})
