@@ -41,6 +41,7 @@ class Answer:
     end: float | None = None
     max_gap: float = 0.0
     events: int = 0
+    bytes: int = 0  # of the response body, as sent (chunked framing included)
     error: str = ""
 
 
@@ -123,6 +124,7 @@ async def _answer(
             buffer = b""
             last_text: float | None = None
             async for data in _body(reader, headers):
+                answer.bytes += len(data)
                 buffer += data
                 *pieces, buffer = buffer.split(separator)
                 now = time.perf_counter() - started

@@ -25,6 +25,9 @@ from tests.support.ollama_stub import SHOW_BODY, chat_line
 # Realistic pieces: Japanese, ASCII, Markdown and characters that must be escaped.
 TOKENS = ["日本", "の", "首都", "は", "東京", "です", "。", " The", " answer", " is", " **bold**",
           " <b>", "&", "\n", "コード", "`x`"]  # fmt: skip
+# Every 50th token ends a paragraph, as a chat model's answers come in paragraphs: a streaming
+# answer's formatting renders the finished ones once and only the last one again.
+PARAGRAPH_TOKENS = 50
 
 
 @dataclass
@@ -111,6 +114,8 @@ class PacedOllama:
                         raise ConnectionResetError("client went away")
                 if index == self.pace.tokens:
                     line = chat_line(model, "", done=True, eval_count=self.pace.tokens)
+                elif index % PARAGRAPH_TOKENS == PARAGRAPH_TOKENS - 1:
+                    line = chat_line(model, "\n\n", done=False)
                 else:
                     line = chat_line(model, TOKENS[index % len(TOKENS)], done=False)
                 writer.write(_chunk(line))

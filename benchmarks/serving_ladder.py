@@ -53,6 +53,8 @@ SERVING_MODELS = {
     # too, exported over OTLP/HTTP to a receiver in this process (tests/support/otlp_sink.py).
     "no-telemetry": {"CODA_METRICS": "false"},
     "traces": {"OTEL_EXPORTER_OTLP_ENDPOINT": "{otlp}"},
+    # Answers streamed as raw text, formatted only at the end: what live formatting costs.
+    "raw-text": {"CODA_LIVE_FORMAT_MS": "0"},
 }
 
 
@@ -64,6 +66,7 @@ class Step:
     probes: dict[str, list[float]] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
     worker_cpu_seconds: float = 0.0
+    wall_seconds: float = 0.0  # from the burst of posts to the last answer's end
 
 
 def say(text: str) -> None:
@@ -196,6 +199,7 @@ def run_step(
     with peak_rss(master, found):
         step.coda = load("coda", url, chats, timeout)
     step.worker_cpu_seconds = cpu_seconds(workers) - cpu_before
+    step.wall_seconds = max(figures(step.coda, "end"), default=0.0)
     step.peak_rss_mb = found[0]
     out, _ = probe.communicate(timeout=seconds + 30)
     step.probes = json.loads(out)
@@ -241,12 +245,17 @@ def step_rows(step: Step, tokens: int) -> list[str]:
     delivered = sum(1 for a in answers(step.coda) if a.get("ok")) * tokens
     per_event = step.worker_cpu_seconds / events * ms if events else float("nan")
     per_token = step.worker_cpu_seconds / delivered * ms if delivered else float("nan")
+    per_second = step.worker_cpu_seconds / step.wall_seconds if step.wall_seconds else float("nan")
+    sent = figures(step.coda, "bytes")
+    per_answer = sum(sent) / len(sent) / 1024 if sent else float("nan")
     rows += [
         f"    lost answers {lost} of {step.chats} (direct: {lost_direct})"
         + (f"  {errors}" if errors else ""),
         f"    probes p99 (ms): {probes}",
         f"    peak RSS {step.peak_rss_mb:.0f} MB; worker CPU {step.worker_cpu_seconds:.2f} s for "
         f"{events} SSE events = {per_event:.3f} ms/event, {per_token:.3f} ms/token",
+        f"    worker CPU {per_second:.2f} s per second of streaming; {per_answer:.1f} KiB sent"
+        " per answer",
     ]
     return rows
 

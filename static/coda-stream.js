@@ -6,7 +6,7 @@
   "use strict";
   const form = document.getElementById("chat-form");
   if (!form) return;
-  const { store, settings, chat, data, text } = window.coda;
+  const { store, settings, chat, data, text, follow } = window.coda;
   const { state } = chat;
   const PARTIAL_SAVE_MS = 1000; // how often a streaming answer is saved, for a tab that closes
   const textarea = document.getElementById("message");
@@ -138,6 +138,7 @@
     }
     chat.setMode("new");
     setStreaming(true);
+    follow.start();
   });
 
   form.addEventListener("htmx:after:swap", () => {
@@ -150,8 +151,7 @@
     // The finished bubble replaces the streaming one whole: it gets its turn's id again.
     const answer = pending?.bubbleId && document.getElementById(pending.bubbleId);
     if (answer) answer.dataset.turn = pending.answerId;
-    const last = chat.messages()?.lastElementChild;
-    if (last) last.scrollIntoView({ block: "end" });
+    follow.update();
   });
 
   // The stream's last event: its data is JSON with the whole answer as plain text.

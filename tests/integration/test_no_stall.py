@@ -22,9 +22,11 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.support.adversarial import Hostile, hostile_requests, saved
+from tests.support.adversarial import Hostile, code_bodies, hostile_requests, markdown_texts, saved
 from tests.support.live_app import LiveApp
-from tests.support.ollama_server import ROOT, free_port, stop_process
+from tests.support.ollama_server import ROOT, TEST_MODEL, free_port, stop_process
+from tests.support.ollama_stub import scripted_ollama
+from tests.support.sse import events
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +34,8 @@ AppFactory = Callable[..., LiveApp]
 MAX_STALL_SECONDS = 0.1
 TOKENS_PER_SECOND = 100  # the stub's pace: its own gap between two pieces is 10 ms
 MONITORED = {"CODA_BLOCKING_REPORT_MS": "100"}
+LIVE_FORMAT_SECONDS = 0.05  # the answer is formatted as it streams, one event each 50 ms at most
+PACED = {**MONITORED, "CODA_LIVE_FORMAT_MS": str(int(LIVE_FORMAT_SECONDS * 1000))}
 
 
 @pytest.fixture
@@ -127,7 +131,7 @@ def blocking_reports(app: LiveApp) -> list[str]:
 def test_hostile_input_on_every_route_never_stalls_a_streaming_answer(
     paced_ollama: str, app_factory: AppFactory
 ) -> None:
-    app = app_factory(paced_ollama, **MONITORED)
+    app = app_factory(paced_ollama, **PACED)
     slowest: dict[str, float] = {}
     with Watch(app) as watch, app.browser(timeout=30) as client:
         for hostile in hostile_requests():
@@ -137,9 +141,10 @@ def test_hostile_input_on_every_route_never_stalls_a_streaming_answer(
             assert status < 500, (hostile.name, start)
     worst = sorted(slowest.items(), key=lambda item: item[1])[-3:]
     assert blocking_reports(app) == []  # first: a report names the code that held the loop
-    assert watch.pieces > 100, "the answer stopped streaming"
-    # The stream's own pace, plus at most the stall.
-    assert watch.stream_gap < 1 / TOKENS_PER_SECOND + MAX_STALL_SECONDS, (watch.stream_gap, worst)
+    assert watch.pieces > 20, "the answer stopped streaming"
+    # The stream's own pace (the stub's, then the formatting's), plus at most the stall.
+    pace = 1 / TOKENS_PER_SECOND + LIVE_FORMAT_SECONDS
+    assert watch.stream_gap < pace + MAX_STALL_SECONDS, (watch.stream_gap, worst)
     assert watch.health_worst < MAX_STALL_SECONDS, (watch.health_worst, worst)
 
 
@@ -208,3 +213,53 @@ def test_clients_that_stop_sending_are_dropped_and_probes_answered_meanwhile(
     assert dropped_after < 2 * 2 + 4
     assert httpx.get(f"{app.url}/healthz", timeout=2).status_code == 200
     assert blocking_reports(app) == []
+
+
+def hostile_answers() -> dict[str, str]:
+    """Answers a model (or a prompt injection) could write to make formatting slow: each slow
+    Markdown shape, and each backtracking code body in fences of a few listed languages."""
+    answers = {f"markdown-{n}": text for n, text in enumerate(markdown_texts())}
+    for language in ("scala", "python", "javascript", "ruby", "c"):
+        for n, body in enumerate(code_bodies()):
+            answers[f"code-{language}-{n}"] = (
+                f"説明です。\n\n```{language}\n{body}\n```\n\n終わり。"
+            )
+    return answers
+
+
+def test_hostile_answers_formatted_as_they_stream_never_stall_the_worker(
+    app_factory: AppFactory,
+) -> None:
+    """The model's text is untrusted too: formatted every 20 ms as it streams in pieces of 2,000
+    characters, no answer holds the loop, and each ends with its final bubble."""
+    answers = hostile_answers()
+    pieces = {name: [text[at : at + 2000] for at in range(0, len(text), 2000)]
+              for name, text in answers.items()}  # fmt: skip
+    with scripted_ollama(TEST_MODEL, ["?"], delay=0.002, by_question=pieces) as host:
+        app = app_factory(host, **MONITORED, CODA_LIVE_FORMAT_MS="20")
+        health_worst, stop = [0.0], threading.Event()
+
+        def poll() -> None:
+            with httpx.Client(base_url=app.url, timeout=10) as client:
+                while not stop.is_set():
+                    began = time.monotonic()
+                    client.get("/healthz").raise_for_status()
+                    health_worst[0] = max(health_worst[0], time.monotonic() - began)
+                    time.sleep(0.02)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        ended: dict[str, str | None] = {}
+        try:
+            with app.browser(timeout=30) as client:
+                for name in answers:
+                    form = {"message": name, "history": "[]"}
+                    with client.stream("POST", "/chat", data=form) as response:
+                        received = list(events(response.iter_text()))
+                    ended[name] = received[-1].name
+        finally:
+            stop.set()
+            poller.join(timeout=10)
+    assert blocking_reports(app) == []
+    assert {name for name, last in ended.items() if last != "done"} == set()
+    assert health_worst[0] < MAX_STALL_SECONDS

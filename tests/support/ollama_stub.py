@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 
@@ -50,10 +50,17 @@ SHOW_BODY = {
 
 
 @contextmanager
-def scripted_ollama(model: str, pieces: Sequence[str], *, delay: float = 0.0) -> Iterator[str]:
+def scripted_ollama(
+    model: str,
+    pieces: Sequence[str],
+    *,
+    delay: float = 0.0,
+    by_question: Mapping[str, Sequence[str]] | None = None,
+) -> Iterator[str]:
     """Serve an Ollama look-alike whose every answer is `pieces`, streamed; yields its URL.
 
     `delay` (seconds) is waited before each piece, pacing the tokens like a real model would.
+    `by_question` answers a prompt whose last message is one of its keys with that key's pieces.
     """
 
     class Handler(BaseHTTPRequestHandler):
@@ -75,12 +82,14 @@ def scripted_ollama(model: str, pieces: Sequence[str], *, delay: float = 0.0) ->
             self.send_response(200)
             self.send_header("Content-Type", "application/x-ndjson")
             self.end_headers()
-            for piece in pieces:
+            question = (body.get("messages") or [{}])[-1].get("content", "")
+            answer = (by_question or {}).get(question, pieces)
+            for piece in answer:
                 if delay:
                     time.sleep(delay)
                 self.wfile.write(chat_line(model, piece, done=False))
                 self.wfile.flush()
-            self.wfile.write(chat_line(model, "", done=True, eval_count=len(pieces)))
+            self.wfile.write(chat_line(model, "", done=True, eval_count=len(answer)))
             self.wfile.flush()
 
         def _json(self, payload: object, status: int = 200) -> None:
