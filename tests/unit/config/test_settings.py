@@ -343,7 +343,7 @@ def test_a_malformed_header_list_is_refused_without_repeating_it() -> None:
 
 
 def test_passages_must_leave_the_question_room_in_the_window() -> None:
-    with pytest.raises(SettingsError, match="CODA_KNOWLEDGE_TOKENS .8000. must be smaller"):
+    with pytest.raises(SettingsError, match=r"CODA_KNOWLEDGE_TOKENS \(8000\) must be smaller"):
         Settings.from_env(
             {
                 "CODA_KNOWLEDGE_INDEX": "/srv/k.sqlite",
