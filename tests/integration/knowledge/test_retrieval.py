@@ -50,9 +50,10 @@ def client(
         tracing_ollama.host,
         knowledge_index=str(indexed),
         embedding_model=embedding_model,
+        # MiniLM is an English model: every Japanese passage scores 0.45-0.7 against any
+        # Japanese question, so the right one is only held to the top three (as in
+        # test_indexing); the default score (0.3) is kept.
         knowledge_top_k=3,
-        # MiniLM is an English model: Japanese questions score low against Japanese passages.
-        knowledge_min_score=0.1,
         # The first question loads MiniLM on this busy machine.
         knowledge_timeout_seconds=60.0,
     )
