@@ -80,3 +80,24 @@ def test_an_answer_lists_the_passages_it_was_given_and_a_reload_keeps_them(
     expect(restored.locator(".message-sources li").first).to_have_attribute(
         "id", f"{restored_id}-source-1"
     )
+
+    # An answer citing its passage (the test model seldom does): its [1] leads to the passage.
+    page.evaluate(
+        """async () => {
+             const [record] = await window.coda.store.all();
+             await window.coda.store.update(record.id, (saved) => ({
+               ...saved,
+               turns: saved.turns.map((turn) => turn.role === "assistant"
+                 ? { ...turn, content: "十六文字以上です [1]。[7] はありません。" } : turn),
+             }));
+           }"""
+    )
+    page.reload()
+    cited = answered(page)
+    links = cited.locator(".message-body a.citation")
+    expect(links).to_have_count(1)
+    links.first.click()
+    cited_id = cited.get_attribute("id")
+    assert page.evaluate("() => location.hash") == f"#{cited_id}-source-1"
+    expect(page.locator(f"#{cited_id}-source-1")).to_be_in_viewport()
+    page.screenshot(path=screenshots / "knowledge-citation-ja.png")
