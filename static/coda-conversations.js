@@ -175,6 +175,7 @@
     const kept = { role: turn.role, content: turn.content || "", state: turn.state || "done" };
     if (turn.error) kept.error = turn.error;
     if (turn.usage) kept.usage = turn.usage;
+    if (turn.knowledge) Object.assign(kept, { knowledge: turn.knowledge, sources: turn.sources || [] });
     return kept;
   }
 

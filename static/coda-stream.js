@@ -171,6 +171,7 @@
       if (ended.message) answer.error = ended.message;
       if (ended.usage) answer.usage = ended.usage;
       if (ended.reasoning) answer.reasoning = ended.reasoning; // shown, saved, never sent as history
+      if (ended.knowledge) Object.assign(answer, { knowledge: ended.knowledge, sources: ended.sources || [] });
       finish(answer, Number(ended.left_out) || 0);
     });
   }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from coda.config.declared import declared
+from coda.config.presets import shipped_presets
 from coda.config.providers import PROVIDERS
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def combination_problems(settings: Settings, failed: set[str]) -> list[str]:
             "CODA_KNOWLEDGE_INDEX needs CODA_EMBEDDING_MODEL: the model the index was built with,"
             " which embeds each question"
         )
+    problems.extend(_knowledge_problems(settings))
     if settings.metrics and settings.metrics_port == settings.port:
         problems.append(
             f"CODA_METRICS_PORT must differ from PORT (both {settings.port}): the metrics "
@@ -72,6 +74,26 @@ def _server_problems(settings: Settings, failed: set[str]) -> list[str]:
         problems.append(
             f"CODA_SERVER_AUTH=id-token needs an https:// {url_variable} "
             f"(got {settings.server_url!r}); an ID token must not travel in clear text"
+        )
+    return problems
+
+
+def _knowledge_problems(settings: Settings) -> list[str]:
+    """Presets that search a knowledge base there is none of, and passages that leave no room."""
+    problems = []
+    asking = [p.id for p in settings.presets.items if p.knowledge]
+    # The shipped file's knowledge preset is left out of the page without an index (bootstrap);
+    # an operator's own file asking for one is a mistake to name.
+    if asking and not settings.knowledge_index and settings.presets is not shipped_presets():
+        problems.append(
+            f"CODA_PRESETS_FILE: preset(s) {', '.join(map(repr, asking))} set knowledge = true,"
+            " which needs CODA_KNOWLEDGE_INDEX: index a folder, or remove the key"
+        )
+    room = settings.context_length - settings.max_tokens
+    if settings.knowledge_index and settings.knowledge_tokens >= room:
+        problems.append(
+            f"CODA_KNOWLEDGE_TOKENS ({settings.knowledge_tokens}) must be smaller than"
+            f" CODA_CONTEXT_LENGTH - CODA_MAX_TOKENS ({room}): the question needs room too"
         )
     return problems
 

@@ -79,6 +79,9 @@ class Preset:
     max_tokens: int | None = None
     # False: a thinking model answers without reasoning first (None: as the model does).
     think: bool | None = None
+    # True: each question searches the knowledge base, and the passages found go in the user's
+    # turn as data, listed under the answer (docs/knowledge.md).
+    knowledge: bool = False
 
     def field(self, field_id: str) -> PresetField | None:
         return next((f for f in self.fields if f.id == field_id), None)
@@ -117,6 +120,10 @@ class Presets:
 
     def get(self, preset_id: str) -> Preset | None:
         return next((p for p in self.items if p.id == preset_id), None)
+
+    def without_knowledge(self) -> Presets:
+        """The presets that need no knowledge base: what a server without an index offers."""
+        return Presets(tuple(p for p in self.items if not p.knowledge) or self.items)
 
 
 def load_presets(path: Path) -> Presets:
@@ -158,6 +165,7 @@ def _preset(item: object, index: int, problems: list[str]) -> Preset | None:
         problems.append(f"{where} is not a table")
         return None
     allowed = {"id", "name", "system", "message", "fields", "temperature", "max_tokens", "think"}
+    allowed |= {"knowledge"}
     _unknown_keys(item, allowed, where, problems)
     preset_id = item.get("id")
     if not isinstance(preset_id, str) or not _PRESET_ID.fullmatch(preset_id):
@@ -199,6 +207,7 @@ def _preset(item: object, index: int, problems: list[str]) -> Preset | None:
         temperature=_optional_number(item, "temperature", ranges.TEMPERATURE, where, problems),
         max_tokens=_optional_whole(item, "max_tokens", ranges.ANSWER_TOKENS, where, problems),
         think=_optional_false(item, "think", where, problems),
+        knowledge=_flag(item, "knowledge", where, problems),
     )
 
 
@@ -340,6 +349,14 @@ def _optional_false(
         problems.append(f"{where}: {key} can only be false (leave it out for the model's habit)")
         return None
     return False
+
+
+def _flag(item: Mapping[str, Any], key: str, where: str, problems: list[str]) -> bool:
+    value = item.get(key, False)
+    if not isinstance(value, bool):
+        problems.append(f"{where}: {key} must be true or false")
+        return False
+    return value
 
 
 def _optional_whole(

@@ -29,3 +29,6 @@ TOP_K = Range(1, 1000)
 ANSWER_TOKENS = Range(1, 32768)
 CONTEXT_LENGTH = Range(512, 131072)
 SEED = Range(0, 2**31 - 1)
+# The knowledge base: passages placed in a turn at most, and the cosine a passage must reach.
+KNOWLEDGE_TOP_K = Range(1, 20)
+KNOWLEDGE_SCORE = Range(-1.0, 1.0)

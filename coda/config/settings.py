@@ -290,6 +290,20 @@ class Settings:
     embedding_batch_size: int = setting(
         "CODA_EMBEDDING_BATCH_SIZE", parse.integer(1, 1024), 32, Group.KNOWLEDGE,
         "passages embedded per request while indexing")
+    knowledge_top_k: int = setting(
+        "CODA_KNOWLEDGE_TOP_K", parse.integer_in(ranges.KNOWLEDGE_TOP_K), 4, Group.KNOWLEDGE,
+        "passages searched for each question of a knowledge preset; the best that fit are sent")
+    knowledge_min_score: float = setting(
+        "CODA_KNOWLEDGE_MIN_SCORE", parse.number_in(ranges.KNOWLEDGE_SCORE), 0.3,
+        Group.KNOWLEDGE,
+        "the cosine a passage must reach to be sent (model-dependent: E5 scores run high)")
+    knowledge_tokens: int = setting(
+        "CODA_KNOWLEDGE_TOKENS", parse.integer(0, int(ranges.CONTEXT_LENGTH.high)), 4096,
+        Group.KNOWLEDGE,
+        "passages' share of the context (coda's upper bound), taken before history; 0: none")
+    knowledge_timeout_seconds: float = setting(
+        "CODA_KNOWLEDGE_TIMEOUT_SECONDS", parse.number(0.1, 60), 5.0, Group.KNOWLEDGE,
+        "how long a question's embedding may take; past it the answer goes on without passages")
 
     # --- Presets ---
     presets: Presets = setting_made(  # noqa: RUF009 - a field whose default is made when needed

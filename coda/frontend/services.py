@@ -11,7 +11,7 @@ from flask import current_app
 from coda.config.presets import Presets
 from coda.frontend.reading.posted_turn import ModelMenu
 from coda.frontend.streaming.draining import Draining
-from coda.llm import ChatModel, GenerationOptions, PromptLimits
+from coda.llm import ChatModel, GenerationOptions, KnowledgeBase, PromptLimits
 
 if TYPE_CHECKING:  # admission reads the catalogue, which reads these services
     from coda.frontend.admission import Gate
@@ -45,6 +45,10 @@ class Services:
 
     # The default model; a turn asks `chat_model.with_model(...)` for the one it chose.
     chat_model: ChatModel
+    # What a knowledge preset's turn searches (None: no index), and the passages' share of the
+    # context in tokens (coda's upper bound), taken before history.
+    knowledge: KnowledgeBase | None
+    knowledge_tokens: int
     models: ModelMenu
     options: GenerationOptions
     limits: PromptLimits

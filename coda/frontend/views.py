@@ -22,7 +22,13 @@ from coda.frontend.page_data import page_data
 from coda.frontend.reading.posted_turn import InputError, PostedTurn, read_turn
 from coda.frontend.reading.saved_conversation import read_import, read_saved_conversation
 from coda.frontend.refusals import Refused
-from coda.frontend.rendering.bubbles import finished_bubble, left_out_notice, usage_line
+from coda.frontend.rendering.bubbles import (
+    finished_bubble,
+    left_out_notice,
+    new_bubble_id,
+    usage_line,
+)
+from coda.frontend.retrieval import with_knowledge
 from coda.frontend.services import Services, services
 from coda.frontend.streaming.tasks import pause
 from coda.frontend.streaming.turn import TURN_RECORD_KEY, TurnRecord, stream_turn
@@ -131,12 +137,20 @@ def _admit(turn: PostedTurn, gate: Gate) -> Ticket:
 
 
 def _stream(turn: PostedTurn, ticket: Ticket, app_services: Services) -> Response:
-    """The answer as events; the ticket is given back whenever the stream closes."""
-    model = app_services.chat_model.with_model(turn.model)
-    record = TurnRecord(model=model.model, preset=turn.preset, mode=turn.mode)
-    record.left_out = turn.left_out or None
-    request.environ[TURN_RECORD_KEY] = record
+    """The answer as events, after a knowledge preset's search; the ticket is given back whenever
+    the stream closes."""
     try:
+        turn = with_knowledge(
+            turn, app_services.knowledge, budget=app_services.knowledge_tokens, lang=language()
+        )
+        model = app_services.chat_model.with_model(turn.model)
+        record = TurnRecord(model=model.model, preset=turn.preset, mode=turn.mode)
+        record.left_out = turn.left_out or None
+        if turn.knowledge is not None:
+            record.knowledge = turn.knowledge.state
+            record.knowledge_found = turn.knowledge.found
+            record.knowledge_sent = len(turn.knowledge.sources)
+        request.environ[TURN_RECORD_KEY] = record
         body = stream_turn(
             model,
             turn,
@@ -181,9 +195,12 @@ def conversation() -> Response:
                 text=turn.message.content,
                 state=turn.state,
                 lang=lang,
+                # An answer listing sources needs an id its `[n]` links can point into.
+                id=new_bubble_id() if turn.knowledge and turn.knowledge.sources else "",
                 error=turn.error,
                 meta="" if turn.usage is None else usage_line(turn.usage, lang),
                 reasoning=turn.reasoning,
+                knowledge=turn.knowledge,
             )
         )
         pause()  # each answer renders within its budget; a long conversation is many of them

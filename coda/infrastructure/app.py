@@ -25,7 +25,7 @@ from coda.infrastructure import (
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
-from coda.llm import ChatModel
+from coda.llm import ChatModel, KnowledgeBase
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -46,14 +46,16 @@ def create_app(
     *,
     chat_model: ChatModel | None = None,
     span_exporter: SpanExporter | None = None,
+    knowledge_base: KnowledgeBase | None = None,
 ) -> Flask:
-    """Build the app; tests pass their own settings and, for web-tier unit tests, a model, and
-    to read the spans, an exporter (which turns tracing on)."""
+    """Build the app; tests pass their own settings and, for web-tier unit tests, a model, a
+    knowledge base, and to read the spans, an exporter (which turns tracing on)."""
     if settings is None:
         settings = Settings.from_env()
     configure_logging(settings.log_level, settings.log_format)
     # Refused at start, not at the first question: an index of another embedding model.
-    knowledge_index = knowledge.open_index(settings)
+    if knowledge_base is None:
+        knowledge_base = knowledge.open_knowledge_base(settings)
     if chat_model is None:
         chat_model = build_chat_model(settings)
     tracing = None
@@ -97,10 +99,8 @@ def create_app(
     sign_in.install(app, settings)  # first: a request nobody signed runs nothing else
     CSRFProtect(app)
     prepare_highlighting()  # compiled before the first request, not during one
-    services = build_services(settings, chat_model)
+    services = build_services(settings, chat_model, knowledge_base)
     app.extensions[EXTENSION_KEY] = services
-    # The opened index, for retrieval in the turn (not wired into the turn yet: issue 22).
-    app.extensions["coda.knowledge"] = knowledge_index
     app.register_blueprint(blueprint)
     health.install(app, chat_model, services.models.allowed, settings.probe_port)
     middleware.install(app)

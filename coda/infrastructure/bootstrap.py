@@ -21,6 +21,7 @@ from coda.llm import (
     EmbeddingModel,
     EmbeddingOptions,
     GenerationOptions,
+    KnowledgeBase,
     PromptLimits,
     ServerConfig,
 )
@@ -121,19 +122,40 @@ def embedding_options(settings: Settings) -> EmbeddingOptions:
 
 
 def build_embedding_model(
-    settings: Settings, *, transport: httpx.BaseTransport | None = None
+    settings: Settings,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float | None = None,
 ) -> EmbeddingModel:
     """The embedding adapter on the chat model's server (same provider, URL, auth and time
-    limits), answering with `CODA_EMBEDDING_MODEL`."""
+    limits), answering with `CODA_EMBEDDING_MODEL`.
+
+    With `timeout` (a turn's question, `CODA_KNOWLEDGE_TIMEOUT_SECONDS`): one try, each wait
+    bounded by it, since the answer goes on without passages rather than wait for them.
+    """
     server = replace(server_config(settings), model=settings.embedding_model)
+    if timeout is not None:
+        server = replace(
+            server,
+            connect_timeout=min(server.connect_timeout, timeout),
+            first_token_timeout=timeout,
+            total_timeout=timeout,
+            retry_attempts=1,
+            retry_max_seconds=0.0,
+        )
     build = EMBEDDING_ADAPTERS[settings.provider]
     return build(server, settings, auth=server_auth(settings), transport=transport)
 
 
-def build_services(settings: Settings, chat_model: ChatModel) -> Services:
-    """What the chat views use, all built here once."""
+def build_services(
+    settings: Settings, chat_model: ChatModel, knowledge: KnowledgeBase | None = None
+) -> Services:
+    """What the chat views use, all built here once. Without a knowledge base, the presets that
+    search one are not offered (the shipped `documents`; an operator's own stop start-up)."""
     return Services(
         chat_model=chat_model,
+        knowledge=knowledge,
+        knowledge_tokens=settings.knowledge_tokens,
         models=ModelMenu(settings.model, settings.allowed_models),
         options=generation_options(settings),
         limits=prompt_limits(settings),
@@ -145,7 +167,7 @@ def build_services(settings: Settings, chat_model: ChatModel) -> Services:
         draining=Draining(settings.shutdown_grace_seconds),
         gate=quotas.build_gate(settings),
         system_prompt=settings.system_prompt,
-        presets=settings.presets,
+        presets=settings.presets if knowledge else settings.presets.without_knowledge(),
         default_language=settings.default_language,
         model_notice=settings.model_notice,
         sign_out_link=settings.sign_out_link,

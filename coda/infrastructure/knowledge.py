@@ -1,13 +1,15 @@
 """The knowledge base at start: the index opened read-only, and refused unless it was built with
 the embedding model configured (vectors from two models are not comparable: every search would
-answer passages at random, silently)."""
+answer passages at random, silently); then what each turn of a knowledge preset searches."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from coda.config import Settings, SettingsError
+from coda.infrastructure.bootstrap import build_embedding_model, embedding_options
 from coda.knowledge.index import IndexUnusable, KnowledgeIndex
+from coda.knowledge.retriever import IndexKnowledgeBase
 
 
 def open_index(settings: Settings) -> KnowledgeIndex | None:
@@ -32,3 +34,18 @@ def open_index(settings: Settings) -> KnowledgeIndex | None:
             ]
         )
     return index
+
+
+def open_knowledge_base(settings: Settings) -> IndexKnowledgeBase | None:
+    """The index (`open_index`) with the embedding model that embeds each question, bounded by
+    `CODA_KNOWLEDGE_TIMEOUT_SECONDS`; None without an index."""
+    index = open_index(settings)
+    if index is None:
+        return None
+    return IndexKnowledgeBase(
+        index,
+        build_embedding_model(settings, timeout=settings.knowledge_timeout_seconds),
+        embedding_options(settings),
+        top_k=settings.knowledge_top_k,
+        min_score=settings.knowledge_min_score,
+    )

@@ -27,6 +27,13 @@ from coda.llm.prompt import (
     history_budget,
     without_older_turns,
 )
+from coda.llm.retrieval import (
+    KnowledgeBase,
+    Source,
+    SourcesFrame,
+    fit_sources,
+    question_with_sources,
+)
 from coda.llm.types import (
     Chunk,
     GenerationOptions,
@@ -47,6 +54,7 @@ __all__ = [
     "EmbeddingOptions",
     "EndedEarlyError",
     "GenerationOptions",
+    "KnowledgeBase",
     "LLMError",
     "LLMTimeoutError",
     "Message",
@@ -58,6 +66,8 @@ __all__ = [
     "Role",
     "ServerAuthError",
     "ServerConfig",
+    "Source",
+    "SourcesFrame",
     "SpeedSource",
     "StreamInterruptedError",
     "TokenSource",
@@ -67,6 +77,8 @@ __all__ = [
     "embed_passages",
     "embed_query",
     "estimate_tokens",
+    "fit_sources",
     "history_budget",
+    "question_with_sources",
     "without_older_turns",
 ]

@@ -10,7 +10,7 @@ naming the rule that failed, so the page can say what to change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from coda.config.presets import Presets, shipped_presets
@@ -20,6 +20,7 @@ from coda.frontend.reading.posted_json import clean_text as clean_text
 from coda.frontend.reading.posted_json import json_depth as json_depth
 from coda.frontend.reading.posted_json import read_count, read_json
 from coda.frontend.reading.posted_settings import TurnSettings, read_settings
+from coda.frontend.rendering.sources import Knowledge
 from coda.frontend.streaming.tasks import pause
 from coda.llm import (
     GenerationOptions,
@@ -74,6 +75,27 @@ class PostedTurn:
     left_out: int = 0
     left_out_shown: int = 0
     think: bool | None = None  # the preset's: False turns thinking off
+    # The preset searches the knowledge base; `knowledge` says how it served this turn, once
+    # searched (`frontend.retrieval`), and `asking` put its passages in the prompt.
+    use_knowledge: bool = False
+    knowledge: Knowledge | None = None
+    # What the prompt was built from, for `asking` to build it again around another last message.
+    history: tuple[Message, ...] = ()
+    earlier: int = 0
+    limits: PromptLimits | None = None
+
+    def asking(self, question: str, knowledge: Knowledge) -> PostedTurn:
+        """This turn with `question` as the prompt's last message (the passages and the
+        question): history trimmed again around it, the turns it leaves out counted."""
+        if self.limits is None:
+            raise ValueError("a turn not read by read_turn cannot be asked again")
+        prompt = build_messages(self.prompt[0].content, self.history, question, self.limits)
+        return replace(
+            self,
+            prompt=prompt,
+            knowledge=knowledge,
+            left_out=_left_out(self.earlier, self.history, prompt),
+        )
 
     def options(
         self, configured: GenerationOptions, *, no_thinking: tuple[str, ...] = ()
@@ -134,10 +156,20 @@ def read_turn(
         temperature=settings.temperature,
         max_tokens=settings.max_tokens,
         answer_so_far=answer_so_far,
-        left_out=earlier + len(history) - (len(prompt) - 2),
+        left_out=_left_out(earlier, history, prompt),
         left_out_shown=read_count(form.get("left_out_shown", ""), "left_out_shown"),
         think=settings.chosen.preset.think,
+        use_knowledge=settings.chosen.preset.knowledge,
+        history=tuple(history),
+        earlier=earlier,
+        limits=limits,
     )
+
+
+def _left_out(earlier: int, history: Sequence[Message], prompt: Sequence[Message]) -> int:
+    """The earlier turns the model does not see: those the page did not send, and those of
+    `history` the prompt (system, kept history, question) has no room for."""
+    return earlier + len(history) - (len(prompt) - 2)
 
 
 def _question(

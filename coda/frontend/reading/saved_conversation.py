@@ -14,28 +14,41 @@ from dataclasses import dataclass
 from typing import Any
 
 from coda.config.presets import Presets
+from coda.config.ranges import KNOWLEDGE_TOP_K
 from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
 from coda.frontend.reading.input_error import InputError
 from coda.frontend.reading.posted_json import MAX_COUNT, clean_text, read_count, read_json
 from coda.frontend.reading.posted_settings import FIELD_PREFIX, read_settings
 from coda.frontend.reading.posted_turn import MESSAGES_PER_STEP, parse_history
+from coda.frontend.rendering.sources import (
+    EXCERPT_CHARS,
+    KNOWLEDGE_STATES,
+    Knowledge,
+    ShownSource,
+)
 from coda.frontend.streaming.tasks import pause
 from coda.llm import Message, PromptLimits, SpeedSource, TokenSource, Usage
 
 SAVED_STATES = frozenset({"done", "stopped", "error", "interrupted"})
 # An answer saved while it was still coming in, then the page closed: it was interrupted.
 STREAMING = "streaming"
-SAVED_KEYS = frozenset({"state", "error", "usage", "reasoning"})
+SAVED_KEYS = frozenset({"state", "error", "usage", "reasoning", "knowledge", "sources"})
 # A thinking model's reasoning is kept with its answer, never sent back as history.
 MAX_REASONING_CHARS = 200_000
 USAGE_KEYS = frozenset(
     {"model", "prompt_tokens", "completion_tokens", "tokens_per_second", "speed_source"}
     | {"done_reason", "token_source"}
 )
-# A list of messages, each of which may hold a usage object.
-SAVED_DEPTH = 3
-# An exported file: {turns: [{usage: {…}}], settings: {fields: {…}}}.
-IMPORT_DEPTH = 4
+# A list of messages, each of which may hold a usage object and a list of sources.
+SAVED_DEPTH = 4
+# An exported file: {turns: [{sources: [{…}]}], settings: {fields: {…}}}.
+IMPORT_DEPTH = 5
+# The passages listed under an answer: at most the knowledge base's top-k, each as `shown` cut it.
+SOURCE_KEYS = frozenset({"path", "heading", "page", "excerpt"})
+MAX_SOURCES = int(KNOWLEDGE_TOP_K.high)
+MAX_SOURCE_PATH_CHARS = 1000
+MAX_SOURCE_HEADING_CHARS = 2000
+MAX_SOURCE_EXCERPT_CHARS = 2 * EXCERPT_CHARS
 MAX_ERROR_CHARS = 2000
 MAX_TITLE_CHARS = 200
 MAX_NAME_CHARS = 200
@@ -50,6 +63,7 @@ class SavedTurn:
     error: str = ""
     usage: Usage | None = None
     reasoning: str = ""
+    knowledge: Knowledge | None = None
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,7 @@ def read_saved_turns(raw: object, limits: PromptLimits) -> list[SavedTurn]:
     """Saved messages: what history allows (`parse_history`), plus a state, error and usage."""
     if not isinstance(raw, list):
         raise InputError("bad_history", "history is not a list")
-    extras: list[tuple[str, str, Usage | None, str]] = []
+    extras: list[tuple[str, str, Usage | None, str, Knowledge | None]] = []
     stripped: list[object] = []
     for index, item in enumerate(raw):
         if index % MESSAGES_PER_STEP == MESSAGES_PER_STEP - 1:
@@ -98,7 +112,7 @@ def read_saved_turns(raw: object, limits: PromptLimits) -> list[SavedTurn]:
             stripped.append(item)
     history = parse_history(stripped, limits)
     turns = []
-    for message, (state, error, usage, reasoning) in zip(history, extras, strict=True):
+    for message, (state, error, usage, reasoning, knowledge) in zip(history, extras, strict=True):
         answer = message.role.value == "assistant"  # only an answer has an error or reasoning
         turns.append(
             SavedTurn(
@@ -107,12 +121,15 @@ def read_saved_turns(raw: object, limits: PromptLimits) -> list[SavedTurn]:
                 error if answer else "",
                 usage,
                 reasoning if answer else "",
+                knowledge if answer else None,
             )
         )
     return turns
 
 
-def _extras(item: Mapping[str, Any], index: int) -> tuple[str, str, Usage | None, str]:
+def _extras(
+    item: Mapping[str, Any], index: int
+) -> tuple[str, str, Usage | None, str, Knowledge | None]:
     state = item.get("state", "done")
     if not isinstance(state, str):
         raise InputError("bad_history", f"history[{index}] has a state that is not text")
@@ -129,7 +146,44 @@ def _extras(item: Mapping[str, Any], index: int) -> tuple[str, str, Usage | None
     reasoning = item.get("reasoning", "")
     if not isinstance(reasoning, str) or len(reasoning) > MAX_REASONING_CHARS:
         raise InputError("bad_history", f"history[{index}] has reasoning that is not text")
-    return state, clean_text(error), usage, clean_text(reasoning)
+    knowledge = _knowledge(item.get("knowledge"), item.get("sources"), index)
+    return state, clean_text(error), usage, clean_text(reasoning), knowledge
+
+
+def _knowledge(state: object, raw: object, index: int) -> Knowledge | None:
+    """How the knowledge base served a saved answer, and the passages listed under it."""
+
+    def refuse(why: str) -> InputError:
+        return InputError("bad_history", f"history[{index}].sources {why}")
+
+    if state is None:
+        if raw is not None:
+            raise refuse("come without a knowledge state")
+        return None
+    if state not in KNOWLEDGE_STATES:
+        raise InputError("bad_history", f"history[{index}] has an unknown knowledge state")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list) or len(raw) > MAX_SOURCES:
+        raise refuse(f"is not a list of at most {MAX_SOURCES}")
+    sources = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) - SOURCE_KEYS:
+            raise refuse("holds something that is not a source")
+        path, heading = item.get("path"), item.get("heading", "")
+        page, excerpt = item.get("page"), item.get("excerpt", "")
+        if not isinstance(path, str) or not 0 < len(path) <= MAX_SOURCE_PATH_CHARS:
+            raise refuse("holds a source without a file")
+        if not isinstance(heading, str) or len(heading) > MAX_SOURCE_HEADING_CHARS:
+            raise refuse("holds a heading that is not short text")
+        if page is not None and not (type(page) is int and 0 < page <= MAX_COUNT):
+            raise refuse("holds a page that is not a page number")
+        if not isinstance(excerpt, str) or len(excerpt) > MAX_SOURCE_EXCERPT_CHARS:
+            raise refuse("holds an excerpt that is not short text")
+        sources.append(
+            ShownSource(clean_text(path), clean_text(heading), page, clean_text(excerpt))
+        )
+    return Knowledge(str(state), tuple(sources), found=len(sources))
 
 
 def _usage(raw: object, index: int) -> Usage:
@@ -219,6 +273,8 @@ def _turn_fields(turn: SavedTurn) -> dict[str, object]:
         fields["usage"] = usage_fields(turn.usage)
     if turn.reasoning:
         fields["reasoning"] = turn.reasoning
+    if turn.knowledge is not None:
+        fields.update(turn.knowledge.fields())
     return fields
 
 

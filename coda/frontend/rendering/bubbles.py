@@ -11,6 +11,7 @@ from markupsafe import Markup, escape
 from coda.frontend.i18n import translate
 from coda.frontend.rendering.live import LiveAnswer, LiveUpdate
 from coda.frontend.rendering.markdown import render_markdown
+from coda.frontend.rendering.sources import Knowledge, link_citations
 from coda.llm import TokenSource, Usage
 
 # States whose bubble says in a line of its own how the answer ended (`stopped`, `interrupted`).
@@ -36,6 +37,8 @@ class Bubble:
     # A streaming answer formatted as it comes (`body` is HTML, not its text): the text itself,
     # kept hidden beside it for the page to save.
     source: str | None = None
+    # How a knowledge preset's search served the answer, and the passages listed under it.
+    knowledge: Knowledge | None = None
 
 
 class UsageLine(str):
@@ -81,9 +84,11 @@ def finished_bubble(
     error: str = "",
     meta: str = "",
     reasoning: str = "",
+    knowledge: Knowledge | None = None,
 ) -> Bubble:
     """A message at rest: the user's as typed, the assistant's as sanitized Markdown, with its
-    reasoning (a thinking model's) rendered the same way.
+    reasoning (a thinking model's) rendered the same way, and the passages a knowledge preset
+    gave it listed under it (its `[n]` linked to them, which needs the bubble's `id`).
 
     An answer whose `meta` (its `usage_line`) says it was cut, and that has text to extend, offers
     `continue`, as `posted_turn` accepts it.
@@ -91,8 +96,11 @@ def finished_bubble(
     thought = Markup("")
     if role == "user":
         body = escape(text)
+        knowledge = None
     else:
         body = render_markdown(text, copy_label=translate("copy", lang))
+        if knowledge is not None:
+            body = link_citations(body, id, len(knowledge.sources))
         if reasoning.strip():
             thought = render_markdown(reasoning, copy_label=translate("copy", lang))
     status = translate(state, lang) if state in STATUS_STATES else ""
@@ -108,15 +116,23 @@ def finished_bubble(
         meta=str(meta),
         offers=offers,
         reasoning=thought,
+        knowledge=knowledge,
     )
+
+
+def new_bubble_id() -> str:
+    """An answer bubble's id, unique in the page: what its partials and its sources' anchors
+    are named after."""
+    return f"turn-{uuid.uuid4().hex[:16]}"
 
 
 class TurnPartials:
     """The pieces one streamed turn sends, each targeting the assistant bubble by its id."""
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, *, knowledge: Knowledge | None = None) -> None:
         self.lang = lang
-        self.id = f"turn-{uuid.uuid4().hex[:16]}"
+        self.id = new_bubble_id()
+        self.knowledge = knowledge  # listed under the finished answer
 
     def opening(
         self, message: str, *, answer_so_far: str = "", live: LiveAnswer | None = None

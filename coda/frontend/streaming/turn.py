@@ -68,6 +68,9 @@ class TurnRecord:
     mode: str | None = None  # new | edit | regenerate | continue
     left_out: int | None = None  # earlier turns the model no longer sees
     prompt_estimate: int | None = None  # coda's upper bound of prompt_tokens (estimate_tokens)
+    knowledge: str | None = None  # a knowledge preset's search: used | none | failed
+    knowledge_found: int | None = None  # passages found above the score
+    knowledge_sent: int | None = None  # of those, what fitted the budget
 
     def log_fields(self) -> dict[str, object]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -91,7 +94,7 @@ def stream_turn(
     hang-up; `draining` ends the turn with a message when the worker is shutting down.
     """
     reader = AnswerReader(model, turn.prompt, options)
-    partials = TurnPartials(lang)
+    partials = TurnPartials(lang, knowledge=turn.knowledge)
     started = clock()
     parts: list[str] = []
     thoughts: list[str] = []  # a thinking model's reasoning: shown apart, never sent back
@@ -235,12 +238,16 @@ def _shorter(
 
 def _about(turn: PostedTurn) -> dict[str, object]:
     """What the last event says of the turn besides its answer, for the browser to keep: the
-    question as the model got it (none when continuing), and how many turns it no longer sees."""
-    return {
+    question as the model got it (none when continuing), how many turns it no longer sees, and
+    how the knowledge base served it with the passages sent."""
+    about: dict[str, object] = {
         "mode": turn.mode,
         "question": turn.message if turn.mode != "continue" else None,
         "left_out": turn.left_out,
     }
+    if turn.knowledge is not None:  # saved with the answer, so a reload lists its sources again
+        about.update(turn.knowledge.fields())
+    return about
 
 
 def _done(
@@ -331,6 +338,7 @@ def _final(
         error=message,
         meta=meta,
         reasoning=reasoning,
+        knowledge=partials.knowledge,
     )
     yield event(partials.final(bubble))
     payload: dict[str, object] = {"state": state, "content": text}

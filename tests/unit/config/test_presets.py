@@ -45,10 +45,18 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_shipped_presets_hold_the_four_the_issue_asks_for() -> None:
+def test_the_shipped_presets_hold_the_four_the_issue_asks_for_and_the_documents_one() -> None:
     presets = shipped_presets()
 
-    assert [p.id for p in presets.items] == ["general", "code-review", "translate", "summarize"]
+    assert [p.id for p in presets.items] == [
+        "general",
+        "code-review",
+        "translate",
+        "summarize",
+        "documents",
+    ]
+    assert [p.id for p in presets.items if p.knowledge] == ["documents"]
+    assert [p.id for p in presets.without_knowledge().items][-1] == "summarize"
     assert presets.default.system is None  # the general assistant is CODA_SYSTEM_PROMPT
     review = presets.get("code-review")
     assert review is not None

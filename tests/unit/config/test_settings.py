@@ -340,3 +340,14 @@ def test_a_malformed_header_list_is_refused_without_repeating_it() -> None:
 
     assert "OTEL_EXPORTER_OTLP_HEADERS" in str(caught.value)
     assert "sk-very-secret" not in str(caught.value)
+
+
+def test_passages_must_leave_the_question_room_in_the_window() -> None:
+    with pytest.raises(SettingsError, match=r"CODA_KNOWLEDGE_TOKENS \(8000\) must be smaller"):
+        Settings.from_env(
+            {
+                "CODA_KNOWLEDGE_INDEX": "/srv/k.sqlite",
+                "CODA_EMBEDDING_MODEL": "embed:1",
+                "CODA_KNOWLEDGE_TOKENS": "8000",
+            }
+        )

@@ -7,12 +7,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from coda.config import Settings, SettingsError
+from coda.frontend import EXTENSION_KEY, Services
 from coda.infrastructure.app import create_app
 from coda.knowledge import index
 from coda.knowledge.chunks import Passage
 from coda.knowledge.index import IndexInfo, IndexUnusable, KnowledgeIndex
+from coda.knowledge.retriever import IndexKnowledgeBase
 from tests.support.settings import WEB_SETTINGS
 from tests.support.stub_model import StubModel
 
@@ -85,10 +88,33 @@ def test_start_opens_an_index_of_the_configured_model(tmp_path: Path) -> None:
 
     app = create_app(settings_with(path, "embed:1"), chat_model=StubModel())
 
-    opened = app.extensions["coda.knowledge"]
-    assert isinstance(opened, KnowledgeIndex)
-    assert len(opened) == 3
+    opened = services_of(app).knowledge
+    assert isinstance(opened, IndexKnowledgeBase)
+    assert "documents" in [p.id for p in services_of(app).presets.items]
     opened.close()
+
+
+def test_without_an_index_the_shipped_knowledge_preset_is_not_offered() -> None:
+    app = create_app(WEB_SETTINGS, chat_model=StubModel())
+
+    assert services_of(app).knowledge is None
+    assert "documents" not in [p.id for p in services_of(app).presets.items]
+
+
+def test_an_operators_knowledge_preset_without_an_index_stops_start_up(tmp_path: Path) -> None:
+    presets = tmp_path / "presets.toml"
+    presets.write_text(
+        '[[presets]]\nid = "docs"\nname = { ja = "資料", en = "Docs" }\nknowledge = true\n'
+    )
+
+    with pytest.raises(SettingsError, match="needs CODA_KNOWLEDGE_INDEX"):
+        Settings.from_env({"CODA_PRESETS_FILE": str(presets)})
+
+
+def services_of(app: Flask) -> Services:
+    found = app.extensions[EXTENSION_KEY]
+    assert isinstance(found, Services)
+    return found
 
 
 def test_an_index_without_an_embedding_model_stops_start_up() -> None:
