@@ -31,6 +31,7 @@ from coda.frontend.streaming.draining import Draining
 from coda.frontend.streaming.hangup import watch_for_hangup
 from coda.frontend.streaming.model_reader import AnswerReader, Wake
 from coda.frontend.streaming.sse import comment, event
+from coda.frontend.streaming.tasks import pause
 from coda.llm import (
     ChatModel,
     GenerationOptions,
@@ -328,7 +329,12 @@ def _final(
     usage: Usage | None = None,
 ) -> Iterator[bytes]:
     """The finished bubble, then the named event (`done` or `error`) the page saves the turn from:
-    the one ending every turn shares."""
+    the one ending every turn shares.
+
+    Other greenlets run first: the last live formatting may have just taken its whole budget,
+    and the final render may take one more; back to back they would hold the loop twice as long.
+    """
+    pause()
     bubble = finished_bubble(
         role="assistant",
         text=text,
