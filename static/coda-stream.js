@@ -87,6 +87,8 @@
     if (!stopped) note.setAttribute("role", "alert");
     note.textContent = stopped ? text("stopped") : text("connection_lost");
     bubble.appendChild(note);
+    // What came can be continued, as the server's bubbles offer it (data.continue_after).
+    if (body.textContent.trim() && data.continue_after.includes(ended)) bubble.dataset.offers = "continue";
     const answer = { content: body.textContent, state: ended };
     if (!stopped) answer.error = note.textContent;
     finish(answer);
@@ -95,6 +97,13 @@
   function stop() {
     if (!state.pending) return;
     state.pending.stopped = true;
+    htmx.trigger(form, "htmx:abort");
+  }
+
+  // The connection is known to be dead (coda-connection.js): end the turn as a dropped one.
+  function lose() {
+    if (!state.pending) return;
+    state.pending.lost = true;
     htmx.trigger(form, "htmx:abort");
   }
 
@@ -196,5 +205,5 @@
   // A tab closing or going Back mid-answer saves what came so far (also saved every second).
   window.addEventListener("pagehide", () => savePartial());
 
-  window.coda.stream = { stop };
+  window.coda.stream = { stop, lose };
 })();

@@ -6,7 +6,7 @@
   "use strict";
   const form = document.getElementById("chat-form");
   if (!form) return;
-  const { store, settings, conversations, chat, stream, text } = window.coda;
+  const { store, settings, conversations, chat, stream } = window.coda;
   const { state } = chat;
   const OPEN_KEY = "coda.open.v1"; // this tab's open conversation (sessionStorage: per tab)
   const restoreForm = document.getElementById("restore-form");
@@ -110,9 +110,12 @@
     }
   });
 
+  // A newer coda opened the database in another tab: this page says so at once, and keeps
+  // what it shows until the reload.
+  store.onOutdated((error) => chat.storageProblem(error));
+
   async function start() {
-    if (!(await store.available())) chat.showStorageProblem(text("storage.unavailable"));
-    await conversations.refresh();
+    if (!(await store.available())) chat.storageProblem(null);
     let id = null;
     try {
       id = sessionStorage.getItem(OPEN_KEY);
@@ -120,7 +123,13 @@
       // as above
     }
     // This tab's conversation, even a new one not saved yet; a new tab opens the newest.
-    const record = id ? await store.get(id) : (await store.all())[0];
+    let record = null;
+    try {
+      await conversations.refresh();
+      record = id ? await store.get(id) : (await store.all())[0];
+    } catch (error) {
+      chat.storageProblem(error); // the page still works, with what it holds in memory
+    }
     if (record) show(record);
     else startNew(id);
     form.dataset.ready = "true"; // the page has read its storage (tests wait for this)
