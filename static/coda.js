@@ -97,9 +97,22 @@
       relisting = null;
       conversations.refresh();
     }, 1000);
+    if (id === state.current.id) await follow();
+  });
+
+  // The open conversation as storage has it now, shown again if its turns changed.
+  async function follow() {
+    if (state.pending) return;
+    const { id } = state.current;
+    let record;
+    try {
+      record = await store.get(id);
+    } catch {
+      return; // storage said what is wrong where it failed; the page keeps what it shows
+    }
     if (id !== state.current.id || state.pending) return;
-    const record = await store.get(id);
     if (!record) {
+      if (!state.current.turns.length) return; // a new chat not saved yet
       startNew();
       clearMessages();
     } else if (shape(record.turns) !== shape(state.current.turns)) {
@@ -108,6 +121,15 @@
       state.current = record;
       chat.fillForm();
     }
+  }
+
+  // A change another tab made while this one was hidden, frozen or in the back/forward cache
+  // may never have been heard: look again when the page is shown.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") follow();
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) follow();
   });
 
   // A newer coda opened the database in another tab: this page says so at once, and keeps
@@ -132,6 +154,7 @@
     }
     if (record) show(record);
     else startNew(id);
+    if (record) await follow(); // an answer that ended in another tab while this one read it
     form.dataset.ready = "true"; // the page has read its storage (tests wait for this)
   }
 
