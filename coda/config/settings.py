@@ -165,7 +165,8 @@ class Settings:
         "extra text in the page footer beside the model name")
     heartbeat_seconds: float = setting(
         "CODA_HEARTBEAT_SECONDS", parse.number(0.5, 60), 5.0, PAGE,
-        "silence from the model before a keep-alive comment goes down the stream")
+        "silence from the model before a heartbeat event goes down the stream; the page calls"
+        " a stream silent for 3 of these a lost connection")
     loading_notice_seconds: float = setting(
         "CODA_LOADING_NOTICE_SECONDS", parse.number(0, 60), 2.0, PAGE,
         "wait for a first token before the bubble says the model is loading")

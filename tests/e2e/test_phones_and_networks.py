@@ -184,8 +184,8 @@ def test_a_newer_version_in_another_tab_is_said_and_the_page_keeps_what_it_shows
 @pytest.fixture
 def quick_heartbeats(ollama_server: OllamaServer, app_factory: AppFactory) -> LiveApp:
     """coda with a heartbeat every second, so the page calls a stream dead after 5 s (its
-    floor), with answers long enough to be cut."""
-    return app_factory(ollama_server.host, CODA_HEARTBEAT_SECONDS="1", CODA_MAX_TOKENS="120")
+    floor); short answers, so that continuing one ends soon on two busy cores."""
+    return app_factory(ollama_server.host, CODA_HEARTBEAT_SECONDS="1", CODA_MAX_TOKENS="24")
 
 
 def port_of(app: LiveApp) -> int:
