@@ -99,7 +99,9 @@
   }
 
   function storageProblem(error) {
-    showStorageProblem(store.isFull(error) ? text("storage.full") : text("storage.unavailable"));
+    if (store.isOutdated(error)) showStorageProblem(text("storage.outdated"));
+    else if (store.isFull(error)) showStorageProblem(text("storage.full"));
+    else showStorageProblem(text("storage.unavailable"));
   }
 
   // Replace the turns with ids `replaced` by `turns`, where they were (or at the end): the change

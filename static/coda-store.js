@@ -11,20 +11,39 @@
   const LEGACY_KEY = "coda.conversation.v1"; // the one conversation of earlier versions
   const channel = "BroadcastChannel" in window ? new BroadcastChannel("coda.conversations") : null;
   const memory = new Map(); // the fallback when IndexedDB cannot be opened
-  let opening = null;
+  const problems = []; // listeners told when a newer coda takes the database over
+  let opening = null; // the promise of the open connection (null: open again when next asked)
+  let connection = null; // the connection `opening` gave, while the browser keeps it open
+  let opened = false; // whether IndexedDB ever opened: after that, a failure is no fallback
+  let outdated = false; // a newer version of coda upgraded the database: this page cannot save
 
   function newId() {
     return crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
   }
 
+  // The error a page gets once a newer coda owns the database (its name is IndexedDB's own).
+  function outdatedError() {
+    return new DOMException("a newer version of coda owns the database", "VersionError");
+  }
+
+  // Browsers close connections on their own: Safari those of a tab in the background, every
+  // browser when storage is cleared, and each tab's when another opens the database at a newer
+  // version. The next operation opens it again.
+  function forget(db) {
+    if (connection !== db) return;
+    connection = null;
+    opening = null;
+  }
+
   function open() {
+    if (outdated) return Promise.reject(outdatedError());
     if (!opening) {
-      opening = new Promise((resolve) => {
+      const attempt = new Promise((resolve, reject) => {
         let request;
         try {
           request = indexedDB.open(DB_NAME, DB_VERSION);
-        } catch {
-          resolve(null);
+        } catch (error) {
+          settleFailure(error, resolve, reject);
           return;
         }
         request.onupgradeneeded = () => {
@@ -33,13 +52,41 @@
         };
         request.onsuccess = () => {
           const db = request.result;
-          db.onversionchange = () => db.close(); // a newer page upgrades: let it
+          opened = true;
+          connection = db;
+          db.onversionchange = (event) => {
+            db.close(); // a newer page upgrades, or one deletes the database: let it
+            forget(db);
+            if (event.newVersion !== null) becameOutdated();
+          };
+          db.onclose = () => forget(db); // closed by the browser, not by us
           resolve(db);
         };
-        request.onerror = () => resolve(null);
+        request.onerror = () => settleFailure(request.error, resolve, reject);
+      });
+      opening = attempt;
+      attempt.catch(() => {
+        if (opening === attempt) opening = null; // the next operation tries again
       });
     }
     return opening;
+  }
+
+  // Never opened: this browser has no IndexedDB for us, and the records live in memory (null).
+  // Opened before: the failure is the operation's, and the next one tries again.
+  function settleFailure(error, resolve, reject) {
+    if (error?.name === "VersionError") becameOutdated();
+    if (!opened && !outdated) {
+      resolve(null);
+      return;
+    }
+    reject(outdated ? outdatedError() : error || new DOMException("closed", "InvalidStateError"));
+  }
+
+  function becameOutdated() {
+    if (outdated) return;
+    outdated = true;
+    for (const listener of problems) listener(outdatedError());
   }
 
   // Runs once, inside the upgrade that creates the store: only one tab ever runs it, and if the
@@ -65,16 +112,34 @@
   }
 
   async function available() {
-    return (await open()) !== null;
+    try {
+      return (await open()) !== null;
+    } catch {
+      return false;
+    }
   }
 
-  // One request in one transaction; resolves when the transaction has committed.
+  // One request in one transaction; resolves when the transaction has committed. A connection
+  // the browser closed meanwhile is opened again and the operation tried once more: a
+  // transaction that could not start, or was aborted with its connection, changed nothing.
   async function run(mode, body) {
     const db = await open();
     if (!db) return body(null);
+    try {
+      return await transact(db, mode, body);
+    } catch (error) {
+      if (connection === db && error?.name !== "InvalidStateError") throw error;
+      forget(db);
+      const again = await open();
+      if (!again) return body(null);
+      return transact(again, mode, body);
+    }
+  }
+
+  function transact(db, mode, body) {
     return new Promise((resolve, reject) => {
       let result;
-      const tx = db.transaction(STORE, mode);
+      const tx = db.transaction(STORE, mode); // throws InvalidStateError once closed
       const store = tx.objectStore(STORE);
       try {
         body(store, (value) => { result = value; });
@@ -163,6 +228,29 @@
     return error?.name === "QuotaExceededError" || error?.inner?.name === "QuotaExceededError";
   }
 
+  // Whether an operation failed because a newer coda owns the database (reloading fixes it).
+  function isOutdated(error) {
+    return outdated || error?.name === "VersionError";
+  }
+
+  // `listener(error)` hears when a newer coda takes the database over: from then on this page
+  // cannot save, and should say so at once rather than at its next save.
+  function onOutdated(listener) {
+    problems.push(listener);
+  }
+
   window.coda = window.coda || {};
-  window.coda.store = { newId, available, all, get, update, put, remove, onChange, isFull };
+  window.coda.store = {
+    newId,
+    available,
+    all,
+    get,
+    update,
+    put,
+    remove,
+    onChange,
+    isFull,
+    isOutdated,
+    onOutdated,
+  };
 })();

@@ -93,7 +93,10 @@
     if (!stopped) note.setAttribute("role", "alert");
     note.textContent = stopped ? text("stopped") : text("connection_lost");
     bubble.appendChild(note);
-    const answer = { content: textOf(bubble), state: ended };
+    // What came can be continued, as the server's bubbles offer it (data.continue_after).
+    const content = textOf(bubble);
+    if (content.trim() && data.continue_after.includes(ended)) bubble.dataset.offers = "continue";
+    const answer = { content, state: ended };
     if (!stopped) answer.error = note.textContent;
     finish(answer);
   }
@@ -101,6 +104,13 @@
   function stop() {
     if (!state.pending) return;
     state.pending.stopped = true;
+    htmx.trigger(form, "htmx:abort");
+  }
+
+  // The connection is known to be dead (coda-connection.js): end the turn as a dropped one.
+  function lose() {
+    if (!state.pending) return;
+    state.pending.lost = true;
     htmx.trigger(form, "htmx:abort");
   }
 
@@ -203,5 +213,5 @@
   // A tab closing or going Back mid-answer saves what came so far (also saved every second).
   window.addEventListener("pagehide", () => savePartial());
 
-  window.coda.stream = { stop };
+  window.coda.stream = { stop, lose };
 })();

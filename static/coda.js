@@ -6,7 +6,7 @@
   "use strict";
   const form = document.getElementById("chat-form");
   if (!form) return;
-  const { store, settings, conversations, chat, stream, text } = window.coda;
+  const { store, settings, conversations, chat, stream } = window.coda;
   const { state } = chat;
   const OPEN_KEY = "coda.open.v1"; // this tab's open conversation (sessionStorage: per tab)
   const restoreForm = document.getElementById("restore-form");
@@ -97,9 +97,22 @@
       relisting = null;
       conversations.refresh();
     }, 1000);
+    if (id === state.current.id) await follow();
+  });
+
+  // The open conversation as storage has it now, shown again if its turns changed.
+  async function follow() {
+    if (state.pending) return;
+    const { id } = state.current;
+    let record;
+    try {
+      record = await store.get(id);
+    } catch {
+      return; // storage said what is wrong where it failed; the page keeps what it shows
+    }
     if (id !== state.current.id || state.pending) return;
-    const record = await store.get(id);
     if (!record) {
+      if (!state.current.turns.length) return; // a new chat not saved yet
       startNew();
       clearMessages();
     } else if (shape(record.turns) !== shape(state.current.turns)) {
@@ -108,11 +121,23 @@
       state.current = record;
       chat.fillForm();
     }
+  }
+
+  // A change another tab made while this one was hidden, frozen or in the back/forward cache
+  // may never have been heard: look again when the page is shown.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") follow();
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) follow();
   });
 
+  // A newer coda opened the database in another tab: this page says so at once, and keeps
+  // what it shows until the reload.
+  store.onOutdated((error) => chat.storageProblem(error));
+
   async function start() {
-    if (!(await store.available())) chat.showStorageProblem(text("storage.unavailable"));
-    await conversations.refresh();
+    if (!(await store.available())) chat.storageProblem(null);
     let id = null;
     try {
       id = sessionStorage.getItem(OPEN_KEY);
@@ -120,9 +145,16 @@
       // as above
     }
     // This tab's conversation, even a new one not saved yet; a new tab opens the newest.
-    const record = id ? await store.get(id) : (await store.all())[0];
+    let record = null;
+    try {
+      await conversations.refresh();
+      record = id ? await store.get(id) : (await store.all())[0];
+    } catch (error) {
+      chat.storageProblem(error); // the page still works, with what it holds in memory
+    }
     if (record) show(record);
     else startNew(id);
+    if (record) await follow(); // an answer that ended in another tab while this one read it
     form.dataset.ready = "true"; // the page has read its storage (tests wait for this)
   }
 

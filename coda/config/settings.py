@@ -165,7 +165,8 @@ class Settings:
         "extra text in the page footer beside the model name")
     heartbeat_seconds: float = setting(
         "CODA_HEARTBEAT_SECONDS", parse.number(0.5, 60), 5.0, PAGE,
-        "silence from the model before a keep-alive comment goes down the stream")
+        "silence from the model before a heartbeat event goes down the stream; the page calls"
+        " a stream silent for 3 of these a lost connection")
     live_format_ms: int = setting(
         "CODA_LIVE_FORMAT_MS", parse.integer(0, 5000), 100, PAGE,
         "ms between formattings of a streaming answer (stretched past 25 streams); 0: raw text")

@@ -12,6 +12,7 @@ from coda.config.ranges import TEMPERATURE
 from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
 from coda.frontend.i18n import phrase
 from coda.frontend.reading.saved_conversation import MAX_TITLE_CHARS
+from coda.frontend.rendering.bubbles import UNFINISHED_STATES
 from coda.llm import PromptLimits
 
 # The catalogue's strings the scripts show themselves, with their {placeholders} unfilled.
@@ -27,7 +28,18 @@ SCRIPT_STRINGS = (
     "copied",
     "storage.full",
     "storage.unavailable",
+    "storage.outdated",
+    "hint",
+    "hint_touch",
+    "unreachable",
+    "copy_failed",
 )
+
+# The page calls a stream dead when nothing at all (text, a notice, a heartbeat) arrived for this
+# many heartbeat periods, and never sooner than LOST_AFTER_MIN_SECONDS: a busy network or worker
+# may hold one heartbeat back, not three.
+MISSED_HEARTBEATS = 3
+LOST_AFTER_MIN_SECONDS = 5.0
 
 # How each kind of turn (`coda.config.vocabulary.TURN_MODES`) is posted, as
 # `coda.frontend.reading.posted_turn` reads it: what the question is (`typed` in the message
@@ -49,8 +61,12 @@ ASK_AGAIN: dict[str, dict[str, str]] = {
 }
 
 
-def page_data(limits: PromptLimits, lang: str) -> dict[str, object]:
-    """Everything the page's scripts and form need to know of the server's rules, in `lang`."""
+def page_data(limits: PromptLimits, lang: str, *, heartbeat_seconds: float) -> dict[str, object]:
+    """Everything the page's scripts and form need to know of the server's rules, in `lang`.
+
+    `heartbeat_seconds` is the longest the stream stays silent (CODA_HEARTBEAT_SECONDS), from
+    which the page knows when a silent stream is a dead one.
+    """
     low, high = _number(TEMPERATURE.low), _number(TEMPERATURE.high)
     return {
         # The page sends the newest turns within these; the server refuses more.
@@ -64,6 +80,15 @@ def page_data(limits: PromptLimits, lang: str) -> dict[str, object]:
             "title_chars": MAX_TITLE_CHARS,
         },
         "modes": ASK_AGAIN,
+        # How an answer may end that the page marks itself (Stop, a lost connection) and still
+        # offers to continue, as the server's bubbles do.
+        "continue_after": sorted(UNFINISHED_STATES),
+        "stream": {
+            "heartbeat_seconds": heartbeat_seconds,
+            "lost_after_seconds": max(
+                MISSED_HEARTBEATS * heartbeat_seconds, LOST_AFTER_MIN_SECONDS
+            ),
+        },
         "export": {"format": EXPORT_FORMAT, "version": EXPORT_VERSION},
         "strings": {key: phrase(key, lang) for key in SCRIPT_STRINGS},
     }

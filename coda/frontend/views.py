@@ -76,7 +76,11 @@ def index() -> Response:
         presets=app_services.presets,
         options=app_services.options,
         sign_out=app_services.sign_out_link,
-        page_data=page_data(app_services.limits, language()),
+        page_data=page_data(
+            app_services.limits,
+            language(),
+            heartbeat_seconds=app_services.pacing.heartbeat_seconds,
+        ),
     )
 
 
@@ -221,7 +225,8 @@ def import_conversation() -> Response:
         if upload is None:
             raise InputError("not_a_conversation", "no file")
         try:
-            text = upload.read().decode("utf-8")
+            # An editor or a sync tool may have saved it again with a byte order mark.
+            text = upload.read().decode("utf-8-sig")
         except UnicodeDecodeError:
             raise InputError("not_a_conversation", "the file is not UTF-8 text") from None
         imported = read_import(

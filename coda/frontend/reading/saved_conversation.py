@@ -237,6 +237,8 @@ def read_import(
     if (
         not isinstance(raw, dict)
         or raw.get("format") != EXPORT_FORMAT
+        # Exactly the whole number: `true` and `1.0` equal 1 in Python, and are not version 1.
+        or type(raw.get("version")) is not int
         or raw.get("version") != EXPORT_VERSION
         or not isinstance(raw.get("turns"), list)
         or not raw["turns"]

@@ -16,6 +16,10 @@ from coda.llm import TokenSource, Usage
 
 # States whose bubble says in a line of its own how the answer ended (`stopped`, `interrupted`).
 STATUS_STATES = frozenset({"stopped", "interrupted"})
+# Answers that ended before the model finished: stopped, cut by an error or a lost connection,
+# or interrupted by a closed tab. With text, each can be continued, as one cut at the length
+# limit can (the page reads this set in `#coda-data` for the endings it marks itself).
+UNFINISHED_STATES = frozenset({"stopped", "error", "interrupted"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,8 +33,8 @@ class Bubble:
     error: str = ""
     status: str = ""
     meta: str = ""
-    # What a finished answer offers to ask besides regenerating: `continue` when it stopped at the
-    # length limit. The page shows the button the last answer offers; it does not decide.
+    # What a finished answer offers to ask besides regenerating: `continue` when it has text and
+    # did not finish. The page shows the button the last answer offers; it does not decide.
     offers: tuple[str, ...] = ()
     # A thinking model's reasoning, sanitized Markdown like the answer, shown collapsed above it.
     reasoning: Markup = field(default_factory=Markup)
@@ -43,7 +47,7 @@ class Bubble:
 
 class UsageLine(str):
     """The line under an answer, which knows whether it says the answer was cut at the length
-    limit (`cut`), the one thing that lets an answer be continued."""
+    limit (`cut`), which lets a finished answer be continued."""
 
     cut: bool
 
@@ -90,8 +94,9 @@ def finished_bubble(
     reasoning (a thinking model's) rendered the same way, and the passages a knowledge preset
     gave it listed under it (its `[n]` linked to them, which needs the bubble's `id`).
 
-    An answer whose `meta` (its `usage_line`) says it was cut, and that has text to extend, offers
-    `continue`, as `posted_turn` accepts it.
+    An answer that has text to extend and did not finish (its `meta`, a `usage_line`, says it was
+    cut at the length limit, or its state is one of `UNFINISHED_STATES`) offers `continue`, as
+    `posted_turn` accepts it.
     """
     thought = Markup("")
     if role == "user":
@@ -104,8 +109,8 @@ def finished_bubble(
         if reasoning.strip():
             thought = render_markdown(reasoning, copy_label=translate("copy", lang))
     status = translate(state, lang) if state in STATUS_STATES else ""
-    cut = isinstance(meta, UsageLine) and meta.cut and bool(text.strip())
-    offers = ("continue",) if role == "assistant" and cut else ()
+    unfinished = (isinstance(meta, UsageLine) and meta.cut) or state in UNFINISHED_STATES
+    offers = ("continue",) if role == "assistant" and unfinished and text.strip() else ()
     return Bubble(
         role=role,
         body=body,

@@ -19,3 +19,13 @@ def event(data: str, name: str | None = None) -> bytes:
 def comment(text: str = "") -> bytes:
     """A comment line: ignored by the browser, but a write that notices a client gone."""
     return f": {_LINE_BREAK.sub(' ', text)}\n\n".encode()
+
+
+HEARTBEAT = "heartbeat"
+
+
+def heartbeat() -> bytes:
+    """A named event with empty data, written while the model is silent: like a comment it is a
+    write that notices a client gone, and unlike one it reaches the page's script, whose watchdog
+    tells a quiet stream from a dead one by it (a comment never leaves the browser's parser)."""
+    return event("", HEARTBEAT)

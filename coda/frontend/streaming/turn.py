@@ -30,7 +30,7 @@ from coda.frontend.services import Pacing
 from coda.frontend.streaming.draining import Draining
 from coda.frontend.streaming.hangup import watch_for_hangup
 from coda.frontend.streaming.model_reader import AnswerReader, Wake
-from coda.frontend.streaming.sse import comment, event
+from coda.frontend.streaming.sse import event, heartbeat
 from coda.frontend.streaming.tasks import pause
 from coda.llm import (
     ChatModel,
@@ -149,7 +149,7 @@ def stream_turn(
                         notice_shown = True
                         yield event(partials.notice("loading"))
                     else:
-                        yield comment("waiting for the model")
+                        yield heartbeat()
                     last_write = clock()
                     continue
                 arrived: list[str] = []
@@ -211,6 +211,10 @@ def stream_turn(
                         next_format = clock() + pacing.format_interval(draining.open_answers)
                 if html:
                     yield event(html)
+                    last_write = clock()
+                elif clock() - last_write >= pacing.heartbeat_seconds:
+                    # Reasoning that shows nothing yet: the page must still hear that we live.
+                    yield heartbeat()
                     last_write = clock()
     except GeneratorExit:
         record.outcome = "stopped"

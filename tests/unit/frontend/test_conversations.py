@@ -59,15 +59,25 @@ def test_a_restored_answer_keeps_its_usage_line_its_error_and_an_interruption(
     assert "ページが閉じられた" in one(interrupted, ".message-status").get_text()
 
 
-def test_a_restored_answer_cut_at_the_length_limit_offers_to_continue_and_no_other_does(
+def test_a_restored_answer_that_did_not_finish_offers_to_continue_when_it_has_text(
     client: FlaskClient,
 ) -> None:
-    _, html = restore(client, SAVED)
+    finished = {**USAGE, "done_reason": "stop"}
+    saved = [
+        *SAVED,
+        {"role": "assistant", "content": "stopped here", "state": "stopped"},
+        {"role": "assistant", "content": "cut", "state": "error", "error": "接続が切れました"},
+        {"role": "assistant", "content": "whole", "state": "done", "usage": finished},
+        {"role": "assistant", "content": "  ", "state": "stopped"},
+    ]
 
-    done, failed, interrupted = bubbles(html, "assistant")
-    assert attr(done, "data-offers") == "continue"
-    assert failed.get("data-offers") is None
-    assert interrupted.get("data-offers") is None
+    _, html = restore(client, saved)
+
+    cut, failed, interrupted, stopped, dropped, whole, blank = bubbles(html, "assistant")
+    for offering in (cut, interrupted, stopped, dropped):
+        assert attr(offering, "data-offers") == "continue"
+    for finished_or_empty in (failed, whole, blank):
+        assert finished_or_empty.get("data-offers") is None
     assert all(b.get("data-offers") is None for b in bubbles(html, "user"))
 
 
@@ -168,6 +178,41 @@ def test_an_exported_conversation_is_checked_and_handed_back_to_keep(client: Fla
     assert kept["settings"]["preset"] == "code-review"
     assert kept["settings"]["fields"]["strictness"] == "high"
     assert "首都の話" in result.get_text()
+
+
+def resaved(text: str) -> list[bytes]:
+    """An exported file as another program may save it again: re-indented, with CRLF line
+    endings, with a UTF-8 byte order mark, with its keys reordered, or all of these at once."""
+    reordered = json.dumps(dict(reversed(json.loads(text).items())), ensure_ascii=False, indent=4)
+    crlf = text.replace("\n", "\r\n")
+    return [
+        json.dumps(json.loads(text), indent="\t").encode(),
+        crlf.encode(),
+        b"\xef\xbb\xbf" + text.encode(),
+        reordered.encode(),
+        b"\xef\xbb\xbf" + reordered.replace("\n", "\r\n").encode(),
+    ]
+
+
+def test_an_exported_file_saved_again_by_another_program_imports_as_it_did(
+    client: FlaskClient,
+) -> None:
+    exported = json.dumps(EXPORTED, ensure_ascii=False, indent=2) + "\n"
+    _, first = upload(client, exported.encode())
+    expected = json.loads(attr(one(first, "#imported"), "data-conversation"))
+
+    for content in resaved(exported):
+        status, html = upload(client, content)
+
+        assert status == 200, content[:40]
+        assert json.loads(attr(one(html, "#imported"), "data-conversation")) == expected
+
+
+@pytest.mark.parametrize("version", [True, 1.0, "1", 2, None])
+def test_only_version_1_exactly_is_version_1(client: FlaskClient, version: object) -> None:
+    status, _ = upload(client, json.dumps({**EXPORTED, "version": version}).encode())
+
+    assert status == 422
 
 
 @pytest.mark.parametrize(

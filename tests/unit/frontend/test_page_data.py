@@ -42,6 +42,11 @@ def test_the_block_holds_the_servers_rules(client: FlaskClient) -> None:
         "max_chars": WEB_SETTINGS.max_history_chars,
     }
     assert data["modes"] == ASK_AGAIN
+    assert data["continue_after"] == ["error", "interrupted", "stopped"]
+    assert data["stream"] == {
+        "heartbeat_seconds": WEB_SETTINGS.heartbeat_seconds,
+        "lost_after_seconds": 5,
+    }
     assert data["export"] == {"format": EXPORT_FORMAT, "version": EXPORT_VERSION}
     low, high = TEMPERATURE.low, TEMPERATURE.high
     assert data["limits"] == {
@@ -85,7 +90,7 @@ def test_the_form_reads_its_limits_from_the_same_data(client: FlaskClient) -> No
 
 
 def test_text_that_could_end_the_element_is_escaped() -> None:
-    data = page_data(PROMPT_LIMITS, "ja")
+    data = page_data(PROMPT_LIMITS, "ja", heartbeat_seconds=5)
     data["strings"] = {"stopped": "</script><script>alert(1)</script>"}
 
     with Flask(__name__).app_context():
@@ -97,3 +102,12 @@ def test_text_that_could_end_the_element_is_escaped() -> None:
     assert json.loads(one(html, "script#coda-data").get_text())["strings"]["stopped"].startswith(
         "</script>"
     )
+
+
+def test_the_page_knows_how_long_a_live_stream_may_be_silent() -> None:
+    slow = page_data(PROMPT_LIMITS, "ja", heartbeat_seconds=5)["stream"]
+    fast = page_data(PROMPT_LIMITS, "ja", heartbeat_seconds=0.5)["stream"]
+
+    assert slow == {"heartbeat_seconds": 5, "lost_after_seconds": 15}
+    # A few missed heartbeats, but never so soon that one late write ends a live answer.
+    assert fast == {"heartbeat_seconds": 0.5, "lost_after_seconds": 5}

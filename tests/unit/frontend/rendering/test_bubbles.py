@@ -46,18 +46,31 @@ def test_no_speed_claims_no_source_and_a_cut_answer_says_so() -> None:
 
 
 @pytest.mark.parametrize(
-    ("done_reason", "text", "offers"),
-    [("length", "前半", ("continue",)), ("stop", "前半", ()), ("length", "  ", ())],
+    ("state", "done_reason", "text", "offers"),
+    [
+        ("done", "length", "前半", ("continue",)),
+        ("done", "stop", "前半", ()),
+        ("done", "length", "  ", ()),
+        ("stopped", None, "前半", ("continue",)),
+        ("error", None, "前半", ("continue",)),
+        ("interrupted", None, "前半", ("continue",)),
+        ("error", None, "", ()),
+        ("stopped", None, " \n", ()),
+    ],
 )
-def test_only_an_answer_cut_at_the_length_limit_with_text_offers_to_continue(
-    done_reason: str, text: str, offers: tuple[str, ...]
+def test_an_answer_with_text_that_did_not_finish_offers_to_continue(
+    state: str, done_reason: str | None, text: str, offers: tuple[str, ...]
 ) -> None:
-    meta = usage_line(replace(USAGE, done_reason=done_reason), "ja")
+    meta = "" if done_reason is None else usage_line(replace(USAGE, done_reason=done_reason), "ja")
 
-    bubble = finished_bubble(role="assistant", text=text, state="done", lang="ja", meta=meta)
+    bubble = finished_bubble(role="assistant", text=text, state=state, lang="ja", meta=meta)
 
     assert bubble.offers == offers
     assert bubble.meta == str(meta)
+
+
+def test_a_question_never_offers_to_continue() -> None:
+    assert finished_bubble(role="user", text="q", state="stopped", lang="ja").offers == ()
 
 
 @pytest.mark.parametrize("lang", ["ja", "en"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from coda.frontend.streaming.sse import comment, event
+from coda.frontend.streaming.sse import HEARTBEAT, comment, event, heartbeat
 
 
 def parse(frame: bytes) -> tuple[str | None, str]:
@@ -46,3 +46,10 @@ def test_unicode_line_separators_are_not_split() -> None:
 
 def test_comment_is_one_ignored_line() -> None:
     assert comment("waiting\nfor the model") == b": waiting for the model\n\n"
+
+
+def test_a_heartbeat_is_an_event_the_page_sees_with_no_text() -> None:
+    # A named event with an empty data line: the page's SSE reader dispatches it (a comment it
+    # drops), and the SSE standard's own parser does too.
+    assert heartbeat() == b"event: heartbeat\ndata: \n\n"
+    assert parse(heartbeat()) == (HEARTBEAT, "")
