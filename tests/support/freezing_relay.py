@@ -13,6 +13,7 @@ the `relaying` block ends or `LIFETIME_SECONDS` after it began, whichever is fir
 
 from __future__ import annotations
 
+import re
 import selectors
 import socket
 import threading
@@ -23,8 +24,9 @@ from contextlib import contextmanager
 LIFETIME_SECONDS = 180.0
 POLL_SECONDS = 0.05
 CHAT_POST = b"POST /chat "
-# The end of an `<hx-partial>` that appends streamed text to the answer's body (bubbles.py).
-TEXT_EVENT = b'-body" hx-swap="beforeend">'
+# The end of an `<hx-partial>` that appends streamed text to the answer: to its body when it streams
+# raw, to its hidden source when it is formatted live (bubbles.py).
+TEXT_EVENT = re.compile(rb'-(?:body|source)" hx-swap="beforeend">')
 EVENT_END = b"\n\n"
 
 
@@ -134,8 +136,8 @@ class FreezingRelay:
     @staticmethod
     def _freeze_point(held: bytes) -> int | None:
         """Where to stop: just after the first event of streamed text, once it is all here."""
-        at = held.find(TEXT_EVENT)
-        end = held.find(EVENT_END, at) if at >= 0 else -1
+        found = TEXT_EVENT.search(held)
+        end = held.find(EVENT_END, found.end()) if found else -1
         return None if end < 0 else end + len(EVENT_END)
 
 
