@@ -27,6 +27,7 @@ from coda.llm.types import Chunk, GenerationOptions, Message, ServerConfig, Usag
 from coda.llm.upstream import (
     TRANSPORT_FAILURES,
     ModelOnServer,
+    client_options,
     control_timeout,
     stream_answer,
     stream_limits,
@@ -49,11 +50,7 @@ class OllamaChatModel(ModelOnServer):
     ) -> None:
         """`auth` adds credentials to every request (the Cloud Run identity token)."""
         self._server = server
-        extra: dict[str, Any] = {}
-        if auth is not None:
-            extra["auth"] = auth
-        if transport is not None:
-            extra["transport"] = transport
+        extra = client_options(auth, transport)
         self._client = ollama.Client(
             host=server.url, timeout=stream_timeout(server), limits=stream_limits(server), **extra
         )

@@ -12,7 +12,6 @@ Beside `coda.llm.ollama` (the chat adapter), with its error mapping's shape. Its
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import httpx
 import ollama
@@ -20,7 +19,13 @@ import ollama
 from coda.llm.errors import LLMError
 from coda.llm.server_errors import embedding_error_for_status, error_for_transport
 from coda.llm.types import ServerConfig
-from coda.llm.upstream import TRANSPORT_FAILURES, ModelOnServer, call_with_retry, stream_timeout
+from coda.llm.upstream import (
+    TRANSPORT_FAILURES,
+    ModelOnServer,
+    call_with_retry,
+    client_options,
+    stream_timeout,
+)
 
 SERVER_FAILURES = (*TRANSPORT_FAILURES, ollama.ResponseError, ollama.RequestError)
 
@@ -37,11 +42,7 @@ class OllamaEmbeddingModel(ModelOnServer):
     ) -> None:
         """`server.model` is the embedding model; `auth` as for chat (Cloud Run's ID token)."""
         self._server = server
-        extra: dict[str, Any] = {}
-        if auth is not None:
-            extra["auth"] = auth
-        if transport is not None:
-            extra["transport"] = transport
+        extra = client_options(auth, transport)
         self._client = ollama.Client(host=server.url, timeout=stream_timeout(server), **extra)
 
     def close(self) -> None:

@@ -38,6 +38,7 @@ from coda.llm.types import Chunk, ServerConfig
 logger = logging.getLogger(__name__)
 
 P = TypeVar("P")
+T = TypeVar("T")
 # What went wrong, and whether text had already been sent when it did.
 Translate = Callable[[Exception, bool], LLMError]
 
@@ -147,6 +148,39 @@ def _open(
 ) -> tuple[Iterator[P], P | None, int]:
     """Send the request and read the first part, retrying only what is safe to retry; also says
     how many tries that took."""
+
+    def first() -> tuple[Iterator[P], P | None]:
+        parts = send()
+        try:
+            return parts, next(parts, None)
+        except BaseException:
+            close_parts(parts)
+            raise
+
+    (parts, part), tries = _retrying(first, translate, failures, server)
+    return parts, part, tries
+
+
+def call_with_retry(
+    call: Callable[[], T],
+    *,
+    translate: Translate,
+    failures: tuple[type[Exception], ...],
+    server: ServerConfig,
+) -> T:
+    """One request that streams nothing (an embedding): retried as an answer's start is, while
+    the server is unreachable or busy, and its failures mapped by `translate`."""
+    return _retrying(call, translate, failures, server)[0]
+
+
+def _retrying(
+    call: Callable[[], T],
+    translate: Translate,
+    failures: tuple[type[Exception], ...],
+    server: ServerConfig,
+) -> tuple[T, int]:
+    """`call()` and how many tries it took: retried with backoff while the server is unreachable
+    or busy (`RETRYABLE`), its library's failures mapped to the port's errors by `translate`."""
     tries = 0
 
     @backoff.on_exception(
@@ -159,46 +193,7 @@ def _open(
         on_backoff=_log_retry,
         logger=None,  # _log_retry writes our one structured line per retry
     )
-    def attempt() -> tuple[Iterator[P], P | None, int]:
-        nonlocal tries
-        tries += 1
-        try:
-            parts = send()
-            try:
-                return parts, next(parts, None), tries
-            except BaseException:
-                close_parts(parts)
-                raise
-        except failures as exc:
-            error = translate(exc, False)
-            error.attempts = tries
-            raise error from exc
-
-    return attempt()
-
-
-def call_with_retry(
-    call: Callable[[], P],
-    *,
-    translate: Translate,
-    failures: tuple[type[Exception], ...],
-    server: ServerConfig,
-) -> P:
-    """One request that streams nothing (an embedding): retried as an answer's start is, while
-    the server is unreachable or busy, and its failures mapped by `translate`."""
-    tries = 0
-
-    @backoff.on_exception(
-        backoff.expo,
-        RETRYABLE,
-        max_tries=server.retry_attempts,
-        max_time=server.retry_max_seconds,
-        factor=0.5,
-        max_value=4,
-        on_backoff=_log_retry,
-        logger=None,
-    )
-    def attempt() -> P:
+    def attempt() -> T:
         nonlocal tries
         tries += 1
         try:
@@ -208,7 +203,16 @@ def call_with_retry(
             error.attempts = tries
             raise error from exc
 
-    return attempt()
+    return attempt(), tries
+
+
+def client_options(
+    auth: httpx.Auth | None, transport: httpx.BaseTransport | None
+) -> dict[str, Any]:
+    """What an adapter's HTTP client is given besides the server's URL and timeouts: only what
+    is set, so the libraries' own defaults stand otherwise."""
+    given = {"auth": auth, "transport": transport}
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def close_parts(parts: Iterator[Any]) -> None:
