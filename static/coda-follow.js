@@ -59,5 +59,5 @@
   }, { passive: true });
   jump.addEventListener("click", start);
 
-  window.coda.follow = { start, update, following: () => following };
+  window.coda.follow = { start, update };
 })();

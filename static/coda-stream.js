@@ -109,9 +109,7 @@
 
   // The connection is known to be dead (coda-connection.js): end the turn as a dropped one.
   function lose() {
-    if (!state.pending) return;
-    state.pending.lost = true;
-    htmx.trigger(form, "htmx:abort");
+    if (state.pending) htmx.trigger(form, "htmx:abort"); // not stopped: ends as connection_lost
   }
 
   // Everything the post carries is set here, as htmx builds the request from the form.

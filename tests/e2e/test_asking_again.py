@@ -6,29 +6,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs
 
 import pytest
-from playwright.sync_api import Browser, Page, Request, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.support.chat_page import answered, answers, ask, idle, questions, stored
+from tests.support.chat_page import (
+    answered,
+    answers,
+    ask,
+    idle,
+    questions,
+    record_posts,
+    stored,
+)
 from tests.support.live_app import LiveApp
 from tests.support.ollama_server import OllamaServer
 
 pytestmark = pytest.mark.e2e
 
 AppFactory = Callable[..., LiveApp]
-
-
-def record_posts(page: Page) -> list[dict[str, list[str]]]:
-    posts: list[dict[str, list[str]]] = []
-
-    def record(request: Request) -> None:
-        if request.method == "POST" and request.url.endswith("/chat"):
-            posts.append(parse_qs(request.post_data or "", keep_blank_values=True))
-
-    page.on("request", record)
-    return posts
 
 
 def two_turns(page: Page) -> list[str]:

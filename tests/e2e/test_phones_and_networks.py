@@ -9,10 +9,10 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Request, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect
 
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support.chat_page import (
@@ -24,6 +24,7 @@ from tests.support.chat_page import (
     idle,
     open_chat,
     questions,
+    record_posts,
     stored,
 )
 from tests.support.freezing_relay import relaying
@@ -46,22 +47,11 @@ def phone(playwright_driver: Playwright, browser: Browser) -> Iterator[BrowserCo
     context.close()
 
 
-def chat_posts(page: Page) -> list[dict[str, list[str]]]:
-    posts: list[dict[str, list[str]]] = []
-
-    def record(request: Request) -> None:
-        if request.method == "POST" and request.url.endswith("/chat"):
-            posts.append(parse_qs(request.post_data or "", keep_blank_values=True))
-
-    page.on("request", record)
-    return posts
-
-
 def test_on_a_phone_enter_adds_a_line_and_the_send_button_sends(
     live_app: LiveApp, phone: BrowserContext, screenshots: Path
 ) -> None:
     page = phone.new_page()
-    posts = chat_posts(page)
+    posts = record_posts(page)
     open_chat(page, live_app.url)
     box = page.locator("#message")
     expect(box).to_have_attribute("enterkeyhint", "enter")
@@ -201,7 +191,7 @@ def test_a_stream_gone_silent_ends_as_a_lost_connection_and_is_continued(
     try:
         with relaying(port_of(quick_heartbeats)) as relay:
             page = context.new_page()
-            posts = chat_posts(page)
+            posts = record_posts(page)
             open_chat(page, relay.url)
             relay.arm()
             ask(page, "日本の歴史について、できるだけ詳しく長く説明してください。")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.support.chat_page import answers, ask, open_chat
+from tests.support.chat_page import ANSWER_MS, answers, ask, open_chat
 from tests.support.live_app import LiveApp
 from tests.support.ollama_server import TEST_MODEL, OllamaServer
 from tests.support.ollama_stub import scripted_ollama
@@ -18,7 +18,6 @@ from tests.support.ollama_stub import scripted_ollama
 pytestmark = pytest.mark.e2e
 
 AppFactory = Callable[..., LiveApp]
-ANSWER_MS = 90_000  # a cold model on two busy cores
 COUNTING = "1から1000まで、数字を一行ずつ書いてください。"
 
 # An answer with every kind of block, in the pieces a model streams (a base model cannot be made

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Request, expect
 
 ANSWER_MS = 90_000  # a cold model on two busy cores
 
@@ -50,3 +51,15 @@ def stored(page: Page) -> list[dict[str, Any]]:
 
 def conversation_items(page: Page) -> Locator:
     return page.locator("#conversation-list li.conversation")
+
+
+def record_posts(page: Page) -> list[dict[str, list[str]]]:
+    """Every `/chat` post the page makes from now on, its form fields parsed."""
+    posts: list[dict[str, list[str]]] = []
+
+    def record(request: Request) -> None:
+        if request.method == "POST" and request.url.endswith("/chat"):
+            posts.append(parse_qs(request.post_data or "", keep_blank_values=True))
+
+    page.on("request", record)
+    return posts

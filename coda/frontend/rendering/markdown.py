@@ -16,6 +16,7 @@ itself a stall (Scala's: 0.14 s), and a name outside the list shows its block as
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import nh3
@@ -87,18 +88,22 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
     )
 
 
+def _parser(highlight: Callable[[str, str, str], str] | None) -> MarkdownIt:
+    """The one set of rules: `**` next to Japanese punctuation is emphasis too (`cjk_emphasis`)."""
+    options = {"breaks": True, "highlight": highlight}
+    return MarkdownIt("js-default", options).use(cjk_friendly_emphasis)
+
+
 @lru_cache(maxsize=1)
 def renderer() -> MarkdownIt:
-    """The one parser: `**` next to Japanese punctuation is emphasis too (`cjk_emphasis`)."""
-    return MarkdownIt("js-default", {"breaks": True, "highlight": _highlight}).use(
-        cjk_friendly_emphasis
-    )
+    """The parser of finished answers and finished blocks, code highlighted."""
+    return _parser(_highlight)
 
 
 @lru_cache(maxsize=1)
 def unhighlighted_renderer() -> MarkdownIt:
-    """The same parser for a block still being written: its code shows plain until it closes."""
-    return MarkdownIt("js-default", {"breaks": True}).use(cjk_friendly_emphasis)
+    """The same rules for a block still being written: its code shows plain until it closes."""
+    return _parser(None)
 
 
 def plain_text(text: str) -> str:

@@ -16,11 +16,6 @@ def event(data: str, name: str | None = None) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
-def comment(text: str = "") -> bytes:
-    """A comment line: ignored by the browser, but a write that notices a client gone."""
-    return f": {_LINE_BREAK.sub(' ', text)}\n\n".encode()
-
-
 HEARTBEAT = "heartbeat"
 
 

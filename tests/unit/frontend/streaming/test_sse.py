@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from coda.frontend.streaming.sse import HEARTBEAT, comment, event, heartbeat
+from coda.frontend.streaming.sse import HEARTBEAT, event, heartbeat
 
 
 def parse(frame: bytes) -> tuple[str | None, str]:
@@ -42,10 +42,6 @@ def test_html_passes_through_untouched_and_no_line_breaks_the_frame() -> None:
 
 def test_unicode_line_separators_are_not_split() -> None:
     assert parse(event("a\u2028b"))[1] == "a\u2028b"
-
-
-def test_comment_is_one_ignored_line() -> None:
-    assert comment("waiting\nfor the model") == b": waiting for the model\n\n"
 
 
 def test_a_heartbeat_is_an_event_the_page_sees_with_no_text() -> None:
