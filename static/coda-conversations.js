@@ -108,6 +108,7 @@
   async function remove(record) {
     const saved = (await store.get(record.id)) || record;
     await store.remove(record.id);
+    window.coda.attach?.forget(record.id); // its files go once Undo is no longer offered
     if (deleted) clearTimeout(deleted.timer);
     deleted = { record: saved, timer: setTimeout(hideToast, UNDO_MS) };
     toastText.textContent = text("deleted").replace("{title}", titleOf(saved));
@@ -179,7 +180,7 @@
     return kept;
   }
 
-  function exportJSON(record) {
+  async function exportJSON(record) {
     const file = {
       format: data.export.format,
       version: data.export.version,
@@ -188,6 +189,9 @@
       turns: (record.turns || []).map(savedTurn),
       settings: record.settings || {},
     };
+    // Attached files go with it (coda-attach.js); the server never sees this part of the file.
+    const attached = (await window.coda.attach?.exported(record.id).catch(() => [])) || [];
+    if (attached.length) file.attachments = attached;
     download(fileName(record, "json"), "application/json", `${JSON.stringify(file, null, 2)}\n`);
   }
 
@@ -200,6 +204,36 @@
     }
     download(fileName(record, "md"), "text/markdown", `${parts.join("\n\n")}\n`);
   }
+
+  // An exported file's attached files stay here: the server checks the conversation without
+  // them (its body limit is a message's, and it has no use for them), and they are kept with
+  // the conversation once it is imported.
+  let importedFiles = null;
+  window.addEventListener("change", async (event) => {
+    if (event.target !== importFile || importFile.dataset.stripped) return;
+    const [chosen] = importFile.files;
+    if (!chosen) return;
+    event.stopImmediatePropagation();
+    let parsed = null;
+    try {
+      parsed = JSON.parse(await chosen.text());
+    } catch {
+      parsed = null; // not JSON: the server says so
+    }
+    importedFiles = null;
+    let sent = chosen;
+    if (parsed && typeof parsed === "object" && "attachments" in parsed) {
+      importedFiles = parsed.attachments;
+      delete parsed.attachments;
+      sent = new File([JSON.stringify(parsed)], chosen.name, { type: "application/json" });
+    }
+    const transfer = new DataTransfer();
+    transfer.items.add(sent);
+    importFile.files = transfer.files;
+    importFile.dataset.stripped = "yes";
+    importFile.dispatchEvent(new Event("change", { bubbles: true }));
+    delete importFile.dataset.stripped;
+  }, true);
 
   // The server checked the file and sent back what to keep, in `data-conversation`.
   document.addEventListener("htmx:after:swap", async () => {
@@ -220,9 +254,12 @@
     };
     try {
       await store.put(record);
+      if (importedFiles) await window.coda.attach?.imported(record.id, importedFiles);
     } catch (error) {
       handlers.imported(null, error);
       return;
+    } finally {
+      importedFiles = null;
     }
     await refresh();
     handlers.imported(record.id);

@@ -6,11 +6,15 @@
 (() => {
   "use strict";
   const DB_NAME = "coda";
-  const DB_VERSION = 1;
+  const DB_VERSION = 2;
   const STORE = "conversations";
+  // Files attached to a conversation (coda-attach.js): apart from the conversation's record, so
+  // saving an answer every second never rewrites megabytes of a file's text and vectors.
+  const ATTACHMENTS = "attachments";
   const LEGACY_KEY = "coda.conversation.v1"; // the one conversation of earlier versions
   const channel = "BroadcastChannel" in window ? new BroadcastChannel("coda.conversations") : null;
   const memory = new Map(); // the fallback when IndexedDB cannot be opened
+  const memoryFiles = new Map(); // attachments, likewise
   const problems = []; // listeners told when a newer coda takes the database over
   let opening = null; // the promise of the open connection (null: open again when next asked)
   let connection = null; // the connection `opening` gave, while the browser keeps it open
@@ -46,9 +50,12 @@
           settleFailure(error, resolve, reject);
           return;
         }
-        request.onupgradeneeded = () => {
-          const store = request.result.createObjectStore(STORE, { keyPath: "id" });
-          migrate(store);
+        request.onupgradeneeded = (event) => {
+          const db = request.result;
+          if (event.oldVersion < 1) migrate(db.createObjectStore(STORE, { keyPath: "id" }));
+          if (event.oldVersion < 2) {
+            db.createObjectStore(ATTACHMENTS, { keyPath: "id" }).createIndex("conversation", "conversation");
+          }
         };
         request.onsuccess = () => {
           const db = request.result;
@@ -122,25 +129,25 @@
   // One request in one transaction; resolves when the transaction has committed. A connection
   // the browser closed meanwhile is opened again and the operation tried once more: a
   // transaction that could not start, or was aborted with its connection, changed nothing.
-  async function run(mode, body) {
+  async function run(mode, body, name = STORE) {
     const db = await open();
     if (!db) return body(null);
     try {
-      return await transact(db, mode, body);
+      return await transact(db, mode, body, name);
     } catch (error) {
       if (connection === db && error?.name !== "InvalidStateError") throw error;
       forget(db);
       const again = await open();
       if (!again) return body(null);
-      return transact(again, mode, body);
+      return transact(again, mode, body, name);
     }
   }
 
-  function transact(db, mode, body) {
+  function transact(db, mode, body, name) {
     return new Promise((resolve, reject) => {
       let result;
-      const tx = db.transaction(STORE, mode); // throws InvalidStateError once closed
-      const store = tx.objectStore(STORE);
+      const tx = db.transaction(name, mode); // throws InvalidStateError once closed
+      const store = tx.objectStore(name);
       try {
         body(store, (value) => { result = value; });
       } catch (error) {
@@ -214,6 +221,56 @@
     announce(id);
   }
 
+  // --- Attached files: {id, conversation, name, kind, mode, text | passages + vectors, bytes, ...}
+
+  async function attachmentsOf(conversation) {
+    const found = await run("readonly", (store, done) => {
+      if (!store) return [...memoryFiles.values()].filter((file) => file.conversation === conversation);
+      const request = store.index("conversation").getAll(conversation);
+      request.onsuccess = () => done(request.result);
+      return undefined;
+    }, ATTACHMENTS);
+    return (found || []).sort((a, b) => a.created - b.created);
+  }
+
+  // Every attachment's size and conversation (not its text): what the page shows as kept.
+  async function attachmentSizes() {
+    const found = await run("readonly", (store, done) => {
+      if (!store) return [...memoryFiles.values()].map(({ id, conversation, bytes }) => ({ id, conversation, bytes }));
+      const sizes = [];
+      const request = store.openCursor();
+      request.onsuccess = () => {
+        const cursor = request.result;
+        if (!cursor) {
+          done(sizes);
+          return;
+        }
+        const { id, conversation, bytes } = cursor.value;
+        sizes.push({ id, conversation, bytes });
+        cursor.continue();
+      };
+      return undefined;
+    }, ATTACHMENTS);
+    return found || [];
+  }
+
+  async function putAttachment(file) {
+    await run("readwrite", (store) => {
+      if (!store) memoryFiles.set(file.id, file);
+      else store.put(file);
+    }, ATTACHMENTS);
+    announce(file.conversation);
+    return file;
+  }
+
+  async function removeAttachment(id, conversation) {
+    await run("readwrite", (store) => {
+      if (!store) memoryFiles.delete(id);
+      else store.delete(id);
+    }, ATTACHMENTS);
+    announce(conversation);
+  }
+
   function announce(id) {
     channel?.postMessage({ id });
   }
@@ -248,6 +305,10 @@
     update,
     put,
     remove,
+    attachmentsOf,
+    attachmentSizes,
+    putAttachment,
+    removeAttachment,
     onChange,
     isFull,
     isOutdated,

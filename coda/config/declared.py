@@ -31,6 +31,7 @@ class Group(StrEnum):
     ACCESS = "Who may chat, and how much"
     TELEMETRY = 'Telemetry (README "Telemetry")'
     KNOWLEDGE = 'Knowledge base (README "Knowledge base")'
+    ATTACHMENTS = 'Attached files (README "Attached files")'
     PRESETS = "Presets"
 
 

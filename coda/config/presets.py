@@ -82,6 +82,10 @@ class Preset:
     # True: each question searches the knowledge base, and the passages found go in the user's
     # turn as data, listed under the answer (docs/knowledge.md).
     knowledge: bool = False
+    # True: the preset works on an attached file as a whole (a translation, a summary, a
+    # review); a file too long to send whole is refused with a message, never answered from a
+    # few of its passages.
+    whole_file: bool = False
 
     def field(self, field_id: str) -> PresetField | None:
         return next((f for f in self.fields if f.id == field_id), None)
@@ -165,7 +169,7 @@ def _preset(item: object, index: int, problems: list[str]) -> Preset | None:
         problems.append(f"{where} is not a table")
         return None
     allowed = {"id", "name", "system", "message", "fields", "temperature", "max_tokens", "think"}
-    allowed |= {"knowledge"}
+    allowed |= {"knowledge", "whole_file"}
     _unknown_keys(item, allowed, where, problems)
     preset_id = item.get("id")
     if not isinstance(preset_id, str) or not _PRESET_ID.fullmatch(preset_id):
@@ -208,6 +212,7 @@ def _preset(item: object, index: int, problems: list[str]) -> Preset | None:
         max_tokens=_optional_whole(item, "max_tokens", ranges.ANSWER_TOKENS, where, problems),
         think=_optional_false(item, "think", where, problems),
         knowledge=_flag(item, "knowledge", where, problems),
+        whole_file=_flag(item, "whole_file", where, problems),
     )
 
 

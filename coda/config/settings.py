@@ -306,6 +306,20 @@ class Settings:
         "CODA_KNOWLEDGE_TIMEOUT_SECONDS", parse.number(0.1, 60), 5.0, Group.KNOWLEDGE,
         "how long a question's embedding may take; past it the answer goes on without passages")
 
+    # --- Attached files (README "Attached files") ---
+    attachment_max_mb: int = setting(
+        "CODA_ATTACHMENT_MAX_MB", parse.integer(1, 64), 10, Group.ATTACHMENTS,
+        "the largest file a person may attach, in MiB")
+    attachment_max_pages: int = setting(
+        "CODA_ATTACHMENT_MAX_PAGES", parse.integer(1, 5000), 300, Group.ATTACHMENTS,
+        "the most pages an attached PDF may have")
+    attachment_read_seconds: float = setting(
+        "CODA_ATTACHMENT_READ_SECONDS", parse.number(1, 300), 30.0, Group.ATTACHMENTS,
+        "how long reading one attached file may take, in a process of its own")
+    attachment_storage_mb: int = setting(
+        "CODA_ATTACHMENT_STORAGE_MB", parse.integer(1, 4096), 200, Group.ATTACHMENTS,
+        "what the browser may keep of attached files (text and vectors), in MB, shown in the page")
+
     # --- Presets ---
     presets: Presets = setting_made(  # noqa: RUF009 - a field whose default is made when needed
         "CODA_PRESETS_FILE", _presets_file, shipped_presets, Group.PRESETS,

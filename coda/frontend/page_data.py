@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from coda.config.ranges import TEMPERATURE
 from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
+from coda.frontend.attachments import AttachmentRules
 from coda.frontend.i18n import phrase
 from coda.frontend.reading.saved_conversation import MAX_TITLE_CHARS
 from coda.frontend.rendering.bubbles import UNFINISHED_STATES
@@ -33,6 +34,17 @@ SCRIPT_STRINGS = (
     "hint_touch",
     "unreachable",
     "copy_failed",
+    "attach.uploading",
+    "attach.reading",
+    "attach.whole",
+    "attach.passages",
+    "attach.remove",
+    "attach.storage",
+    "attach.storage_full",
+    "attach.failed",
+    "attach.too_many",
+    "attach.model_changed",
+    "attach.searching",
 )
 
 # The page calls a stream dead when nothing at all (text, a notice, a heartbeat) arrived for this
@@ -61,11 +73,18 @@ ASK_AGAIN: dict[str, dict[str, str]] = {
 }
 
 
-def page_data(limits: PromptLimits, lang: str, *, heartbeat_seconds: float) -> dict[str, object]:
+def page_data(
+    limits: PromptLimits,
+    lang: str,
+    *,
+    heartbeat_seconds: float,
+    attachments: AttachmentRules | None = None,
+) -> dict[str, object]:
     """Everything the page's scripts and form need to know of the server's rules, in `lang`.
 
     `heartbeat_seconds` is the longest the stream stays silent (CODA_HEARTBEAT_SECONDS), from
-    which the page knows when a silent stream is a dead one.
+    which the page knows when a silent stream is a dead one; `attachments` the rules for
+    attached files (none: the page offers no attaching).
     """
     low, high = _number(TEMPERATURE.low), _number(TEMPERATURE.high)
     return {
@@ -90,6 +109,7 @@ def page_data(limits: PromptLimits, lang: str, *, heartbeat_seconds: float) -> d
             ),
         },
         "export": {"format": EXPORT_FORMAT, "version": EXPORT_VERSION},
+        "attachments": None if attachments is None else attachments.fields(),
         "strings": {key: phrase(key, lang) for key in SCRIPT_STRINGS},
     }
 

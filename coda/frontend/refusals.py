@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge, RequestTimeout
 
+from coda.frontend.attachments import ATTACHMENT_PATH, QUESTION_PATH
 from coda.frontend.i18n import error_message, language, translate
 from coda.frontend.reading.input_error import InputError
 from coda.frontend.reading.posted_json import clean_text
@@ -24,6 +25,8 @@ from coda.frontend.services import services
 from coda.frontend.streaming.turn import TURN_RECORD_KEY, TurnRecord
 from coda.frontend.visitors import SignInRequired
 
+# Routes the page's script calls itself: their refusals are JSON, `{"message": …}`.
+JSON_PATHS = frozenset({ATTACHMENT_PATH, QUESTION_PATH})
 # Where the refusal is shown: as the turn's bubbles, as a page, or as an import's result.
 Shown = Literal["bubbles", "page", "import"]
 
@@ -57,6 +60,8 @@ def answer(refused: Refused) -> Response:
     """The one door: record the refused turn (if any), then say why in the request's language."""
     if refused.record is not None:
         request.environ[TURN_RECORD_KEY] = refused.record
+    if request.path in JSON_PATHS:  # the page's own script reads these: a message it shows
+        return current_app.make_response((jsonify(message=refused.text), refused.status))
     if refused.shown == "page":
         html = render_template(
             "pages/error.html",
@@ -85,6 +90,11 @@ def _bubbles(text: str, user_text: str) -> str:
 
 
 def too_large(_error: RequestEntityTooLarge) -> Response:
+    if request.path == ATTACHMENT_PATH:
+        max_mb = services().attachment_max_bytes // (1 << 20)
+        return answer(
+            Refused(translate("error.attachment.too_large", language(), max_mb=max_mb), 413)
+        )
     limit_kb = services().max_body_bytes // 1024
     return answer(Refused(translate("error.body_too_large", language(), limit_kb=limit_kb), 413))
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 from coda.config.presets import Presets
+from coda.frontend.attachments import AttachmentReader, AttachmentRules, Embedding
 from coda.frontend.reading.posted_turn import ModelMenu
 from coda.frontend.streaming.draining import Draining
 from coda.llm import ChatModel, GenerationOptions, KnowledgeBase, PromptLimits
@@ -64,6 +65,27 @@ class Services:
     max_body_bytes: int
     # Thinking models asked to answer without reasoning first (CODA_NO_THINKING_MODELS).
     no_thinking_models: tuple[str, ...]
+    # Attached files: how they are read, what embeds a long one and its questions (None: no
+    # embedding model, so a file too long to send whole is refused), the largest one in bytes
+    # and what the browser may keep of them (`CODA_ATTACHMENT_*`).
+    read_attachment: AttachmentReader | None = None
+    embedding: Embedding | None = None
+    attachment_max_bytes: int = 0
+    attachment_storage_bytes: int = 0
+    knowledge_top_k: int = 4
+    knowledge_min_score: float = 0.3
+
+    @property
+    def attachment_rules(self) -> AttachmentRules | None:
+        """What the page is told of attaching (None: it offers none)."""
+        if self.read_attachment is None:
+            return None
+        return AttachmentRules(
+            max_bytes=self.attachment_max_bytes,
+            storage_bytes=self.attachment_storage_bytes,
+            top_k=self.knowledge_top_k,
+            min_score=self.knowledge_min_score,
+        )
 
 
 def services() -> Services:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import (
     Blueprint,
     Response,
     current_app,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -17,8 +20,17 @@ from werkzeug.wrappers import Response as BaseResponse
 from coda.config import LANGUAGES
 from coda.frontend import refusals
 from coda.frontend.admission import Gate, Refusal, Ticket
+from coda.frontend.attachments import (
+    ATTACHMENT_PATH,
+    MAX_NAME_CHARS,
+    QUESTION_PATH,
+    AttachmentRefused,
+    attachment_payload,
+    question_vector,
+)
 from coda.frontend.i18n import LANG_COOKIE, language, translate
 from coda.frontend.page_data import page_data
+from coda.frontend.reading.posted_json import clean_text
 from coda.frontend.reading.posted_turn import InputError, PostedTurn, read_turn
 from coda.frontend.reading.saved_conversation import read_import, read_saved_conversation
 from coda.frontend.refusals import Refused
@@ -33,8 +45,10 @@ from coda.frontend.services import Services, services
 from coda.frontend.streaming.tasks import pause
 from coda.frontend.streaming.turn import TURN_RECORD_KEY, TurnRecord, stream_turn
 from coda.frontend.visitors import current_visitor
+from coda.llm import LLMError
 
 blueprint = Blueprint("chat", __name__)
+logger = logging.getLogger(__name__)
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -80,6 +94,7 @@ def index() -> Response:
             app_services.limits,
             language(),
             heartbeat_seconds=app_services.pacing.heartbeat_seconds,
+            attachments=app_services.attachment_rules,
         ),
     )
 
@@ -113,6 +128,7 @@ def _read_turn(app_services: Services) -> PostedTurn:
             app_services.models,
             presets=app_services.presets,
             lang=language(),
+            no_question=translate("attach.no_question", language()),
         )
     except InputError as exc:
         # The question is shown back with the refusal, unless it is the problem: the browser keeps
@@ -144,9 +160,12 @@ def _stream(turn: PostedTurn, ticket: Ticket, app_services: Services) -> Respons
     """The answer as events, after a knowledge preset's search; the ticket is given back whenever
     the stream closes."""
     try:
-        turn = with_knowledge(
-            turn, app_services.knowledge, budget=app_services.knowledge_tokens, lang=language()
-        )
+        try:
+            turn = with_knowledge(
+                turn, app_services.knowledge, budget=app_services.knowledge_tokens, lang=language()
+            )
+        except InputError as exc:  # the attached files do not fit, or the preset needs one whole
+            raise Refused.input(exc, user_text=turn.message) from None
         model = app_services.chat_model.with_model(turn.model)
         record = TurnRecord(model=model.model, preset=turn.preset, mode=turn.mode)
         record.left_out = turn.left_out or None
@@ -236,6 +255,65 @@ def import_conversation() -> Response:
         raise Refused.input(exc, shown="import") from None
     html = render_template("partials/_imported.html", conversation=imported)
     return current_app.make_response(html)
+
+
+@blueprint.post(ATTACHMENT_PATH)
+def attach() -> Response:
+    """Read an attached file and send back what the browser keeps of it (JSON, see
+    `attachment_payload`); nothing of it stays here. A file that cannot be attached is refused
+    with a message (JSON `{"message"}`)."""
+    app_services = services()
+    lang = language()
+    upload = request.files.get("file")
+    if upload is None or app_services.read_attachment is None:
+        raise Refused(translate("error.attachment.missing", lang), 400)
+    name = clean_text(upload.filename or "").strip()[:MAX_NAME_CHARS] or "file"
+    data = upload.read(app_services.attachment_max_bytes + 1)
+    try:
+        read = app_services.read_attachment(data, name)
+        payload = attachment_payload(
+            name,
+            read,
+            system_prompt=app_services.system_prompt,
+            limits=app_services.limits,
+            embedding=app_services.embedding,
+        )
+    except AttachmentRefused as exc:
+        logger.info(
+            "attachment refused",
+            extra={"attachment_reason": exc.reason, "attachment_detail": exc.detail[:300]},
+        )
+        raise Refused(attachment_message(exc, lang, app_services), 422) from None
+    except LLMError as exc:
+        logger.warning("an attached file could not be embedded", extra=exc.log_fields())
+        raise Refused(translate("error.attachment.embedding", lang), 503) from None
+    return jsonify(payload)
+
+
+@blueprint.post(QUESTION_PATH)
+def attachment_question() -> Response:
+    """A question's vector, for the browser to find the passages of a long attached file it
+    needs (JSON, see `question_vector`)."""
+    app_services = services()
+    lang = language()
+    question = clean_text(request.form.get("question", "")).strip()
+    if app_services.embedding is None or not question:
+        raise Refused(translate("error.attachment.embedding", lang), 400)
+    question = question[: app_services.limits.max_history_chars]
+    try:
+        return jsonify(question_vector(question, app_services.embedding))
+    except LLMError as exc:
+        logger.warning("a question about a file could not be embedded", extra=exc.log_fields())
+        raise Refused(translate("error.attachment.embedding", lang), 503) from None
+
+
+def attachment_message(refused: AttachmentRefused, lang: str, app_services: Services) -> str:
+    """What the person reads when a file cannot be attached, in the page's language."""
+    params: dict[str, object] = {
+        "max_mb": app_services.attachment_max_bytes // (1 << 20),
+        **refused.params,
+    }
+    return translate(f"error.attachment.{refused.reason}", lang, **params)
 
 
 refusals.install(blueprint)

@@ -13,6 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from coda.config import Settings
 from coda.frontend import EXTENSION_KEY, blueprint
+from coda.frontend.attachments import ATTACHMENT_PATH
 from coda.frontend.rendering.markdown import prepare_highlighting
 from coda.infrastructure import (
     health,
@@ -22,6 +23,7 @@ from coda.infrastructure import (
     sign_in,
     upload_files,
 )
+from coda.infrastructure.attachments import attachment_body_rule
 from coda.infrastructure.bootstrap import build_chat_model, build_services
 from coda.infrastructure.logging import configure_logging
 from coda.infrastructure.warmup import start_warmup
@@ -94,7 +96,13 @@ def create_app(
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops
         )
-    request_body.install(app, settings.max_body_bytes, settings.body_timeout_seconds)
+    request_body.install(
+        app,
+        settings.max_body_bytes,
+        settings.body_timeout_seconds,
+        # A file takes longer to arrive than a message: a phone sends 10 MiB in about a minute.
+        larger={ATTACHMENT_PATH: attachment_body_rule(settings)},
+    )
     upload_files.install(app)
     sign_in.install(app, settings)  # first: a request nobody signed runs nothing else
     CSRFProtect(app)

@@ -14,7 +14,9 @@ import httpx
 
 from coda.config import Settings
 from coda.frontend import Draining, ModelMenu, Pacing, Services
+from coda.frontend.attachments import Embedding
 from coda.infrastructure import quotas
+from coda.infrastructure.attachments import attachment_reader, upload_limits
 from coda.infrastructure.identity_token import SERVERLESS_AUTHORIZATION, IdentityTokenAuth
 from coda.llm import (
     ChatModel,
@@ -173,4 +175,22 @@ def build_services(
         sign_out_link=settings.sign_out_link,
         max_body_bytes=settings.max_body_bytes,
         no_thinking_models=settings.no_thinking_models,
+        read_attachment=attachment_reader(settings),
+        embedding=attachment_embedding(settings),
+        attachment_max_bytes=upload_limits(settings).max_bytes,
+        attachment_storage_bytes=settings.attachment_storage_mb * 1_000_000,
+        knowledge_top_k=settings.knowledge_top_k,
+        knowledge_min_score=settings.knowledge_min_score,
+    )
+
+
+def attachment_embedding(settings: Settings) -> Embedding | None:
+    """What embeds a long attached file and each question about it: `CODA_EMBEDDING_MODEL` on
+    the chat model's server, or None without one."""
+    if not settings.embedding_model:
+        return None
+    return Embedding(
+        model=build_embedding_model(settings),
+        query_model=build_embedding_model(settings, timeout=settings.knowledge_timeout_seconds),
+        options=embedding_options(settings),
     )

@@ -20,7 +20,8 @@ import contextlib
 import io
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, request
@@ -81,21 +82,40 @@ class DeadlineInput:
                 self.connection.shutdown(socket.SHUT_RD)
 
 
-class RequestBody:
-    """WSGI middleware: every body read before its deadline; a chunked one up to `limit`+1."""
+@dataclass(frozen=True)
+class BodyRule:
+    """How large a body may be, in bytes, and how long it may take to arrive, in seconds."""
 
-    def __init__(self, app: WSGIApplication, limit: int, timeout: float) -> None:
+    limit: int
+    timeout: float
+
+
+class RequestBody:
+    """WSGI middleware: every body read before its deadline; a chunked one up to its limit+1.
+    `larger` names the paths whose bodies are files (an attachment), with their own rule."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        limit: int,
+        timeout: float,
+        larger: Mapping[str, BodyRule] | None = None,
+    ) -> None:
         self.app = app
-        self.limit = limit
-        self.timeout = timeout
+        self.default = BodyRule(limit, timeout)
+        self.larger = dict(larger or {})
+
+    def rule(self, path: str) -> BodyRule:
+        return self.larger.get(path, self.default)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        deadline = time.monotonic() + self.timeout
+        rule = self.rule(environ.get("PATH_INFO", ""))
+        deadline = time.monotonic() + rule.timeout
         body = DeadlineInput(environ["wsgi.input"], deadline, environ.get("gunicorn.socket"))
         environ["wsgi.input"] = body
         if not environ.get("CONTENT_LENGTH") and environ.get("wsgi.input_terminated"):
             try:
-                data = body.read(self.limit + 1)
+                data = body.read(rule.limit + 1)
             except BodyTimeout:
                 data = b""
                 environ[TIMED_OUT_KEY] = True  # answered by `refuse_timed_out`, with a message
@@ -114,7 +134,19 @@ def refuse_timed_out() -> None:
         raise BodyTimeout()
 
 
-def install(app: Flask, limit: int, timeout: float) -> None:
-    """Hold `app`'s request bodies to `limit` bytes arriving within `timeout` seconds."""
-    app.wsgi_app = RequestBody(app.wsgi_app, limit, timeout)  # type: ignore[method-assign]
+def install(
+    app: Flask, limit: int, timeout: float, larger: Mapping[str, BodyRule] | None = None
+) -> None:
+    """Hold `app`'s request bodies to `limit` bytes arriving within `timeout` seconds, and those
+    posted to a path of `larger` to its rule (Flask's own size check included, so it must run
+    before anything reads the form: CSRF's check does)."""
+    middleware = RequestBody(app.wsgi_app, limit, timeout, larger)
+    app.wsgi_app = middleware  # type: ignore[method-assign]
+
+    def own_limit() -> None:
+        rule = middleware.larger.get(request.path)
+        if rule is not None:
+            request.max_content_length = rule.limit
+
+    app.before_request(own_limit)
     app.before_request(refuse_timed_out)

@@ -31,6 +31,7 @@ from coda.llm.retrieval import (
     KnowledgeBase,
     Source,
     SourcesFrame,
+    WholeFile,
     fit_sources,
     question_with_sources,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "TokenSource",
     "UnavailableError",
     "Usage",
+    "WholeFile",
     "build_messages",
     "embed_passages",
     "embed_query",

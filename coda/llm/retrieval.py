@@ -66,6 +66,8 @@ class SourcesFrame:
     instruction: str
     question: str
     tag: str
+    # Before files sent whole (with `{open}` and `{close}`, their marker lines).
+    files_instruction: str = ""
 
     @property
     def open(self) -> str:
@@ -75,31 +77,67 @@ class SourcesFrame:
     def close(self) -> str:
         return f"<<</sources-{self.tag}>>>"
 
+    @property
+    def file_open(self) -> str:
+        return f"<<<file-{self.tag}>>>"
 
-def question_with_sources(question: str, sources: Sequence[Source], frame: SourcesFrame) -> str:
-    """The user's turn: the instruction, the numbered passages between the markers, the question.
-    Without passages, the question as it was."""
-    if not sources:
+    @property
+    def file_close(self) -> str:
+        return f"<<</file-{self.tag}>>>"
+
+
+@dataclass(frozen=True)
+class WholeFile:
+    """A file a person attached, sent whole: its name and its text."""
+
+    name: str
+    text: str
+
+
+def question_with_sources(
+    question: str,
+    sources: Sequence[Source],
+    frame: SourcesFrame,
+    files: Sequence[WholeFile] = (),
+) -> str:
+    """The user's turn: each file sent whole between its own marker lines after the files'
+    instruction, then the instruction and the numbered passages between the markers, then the
+    question. Without files or passages, the question as it was."""
+    if not sources and not files:
         return question
-    blocks = "\n\n".join(
-        f"[{number}] {source.label}\n{source.text.strip()}"
-        for number, source in enumerate(sources, start=1)
-    )
-    instruction = frame.instruction.format(open=frame.open, close=frame.close)
-    asked = frame.question.format(question=question)
-    return f"{instruction}\n\n{frame.open}\n{blocks}\n{frame.close}\n\n{asked}"
+    parts: list[str] = []
+    if files:
+        parts.append(frame.files_instruction.format(open=frame.file_open, close=frame.file_close))
+        parts.extend(
+            f"{frame.file_open} {file.name}\n{file.text.strip()}\n{frame.file_close}"
+            for file in files
+        )
+    if sources:
+        blocks = "\n\n".join(
+            f"[{number}] {source.label}\n{source.text.strip()}"
+            for number, source in enumerate(sources, start=1)
+        )
+        parts.append(frame.instruction.format(open=frame.open, close=frame.close))
+        parts.append(f"{frame.open}\n{blocks}\n{frame.close}")
+    parts.append(frame.question.format(question=question))
+    return "\n\n".join(parts)
 
 
 def fit_sources(
-    question: str, sources: Sequence[Source], frame: SourcesFrame, budget: int
+    question: str,
+    sources: Sequence[Source],
+    frame: SourcesFrame,
+    budget: int,
+    files: Sequence[WholeFile] = (),
 ) -> list[Source]:
-    """The passages, best first, that fit `budget` tokens beyond the question's own cost; a
-    passage that does not fit is left out whole (never cut in the middle of a sentence), and a
-    shorter one after it may still fit. At most `top_k` (20) tries, each linear in the text."""
-    alone = estimate_tokens(question)
+    """The passages, best first, that fit `budget` tokens beyond the cost of the question and
+    the `files` sent whole; a passage that does not fit is left out whole (never cut in the
+    middle of a sentence), and a shorter one after it may still fit. At most 20 tries per
+    source list (the posted and searched ones are bounded), each linear in the text."""
+    alone = estimate_tokens(question_with_sources(question, [], frame, files))
     kept: list[Source] = []
     for source in sources:
-        trial = question_with_sources(question, [*kept, source], frame)
+        trial = question_with_sources(question, [*kept, source], frame, files)
         if estimate_tokens(trial) - alone <= budget:
             kept.append(source)
     return kept

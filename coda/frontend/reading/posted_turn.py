@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from coda.config.presets import Presets, shipped_presets
 from coda.config.vocabulary import CONTINUE_INSTRUCTION, LANGUAGES
 from coda.frontend.reading.input_error import InputError as InputError
+from coda.frontend.reading.posted_attachments import PostedAttachment, read_attachments
 from coda.frontend.reading.posted_json import clean_text as clean_text
 from coda.frontend.reading.posted_json import json_depth as json_depth
 from coda.frontend.reading.posted_json import read_count, read_json
@@ -79,6 +80,10 @@ class PostedTurn:
     # searched (`frontend.retrieval`), and `asking` put its passages in the prompt.
     use_knowledge: bool = False
     knowledge: Knowledge | None = None
+    # The conversation's attached files as this turn carries them, and whether the preset needs
+    # each one whole (`whole_file`).
+    attachments: tuple[PostedAttachment, ...] = ()
+    whole_file: bool = False
     # What the prompt was built from, for `asking` to build it again around another last message.
     history: tuple[Message, ...] = ()
     earlier: int = 0
@@ -119,20 +124,28 @@ def read_turn(
     *,
     presets: Presets | None = None,
     lang: str = LANGUAGES[0],
+    no_question: str = "",
 ) -> PostedTurn:
     """The turn the browser posted, or an `InputError` saying which rule it breaks.
 
     `system_prompt` is `CODA_SYSTEM_PROMPT`, for a preset that has none of its own; `lang` the
-    page's language, which a continued answer is asked in.
+    page's language, which a continued answer is asked in; `no_question` what is asked when a
+    file is attached and nothing typed (the preset's instructions are then about the file).
     """
     model = choose_model(form.get("model", ""), models)
+    attachments = read_attachments(form.get("attachments", ""), limits)
     settings = read_settings(form, presets or shipped_presets(), limits.max_tokens)
     if settings.max_tokens is not None:  # a shorter answer leaves more room for history
         limits = replace(limits, max_tokens=settings.max_tokens)
     history = parse_history(read_json(form.get("history", ""), HISTORY_DEPTH), limits)
     system = settings.chosen.system_prompt(system_prompt)
     shown, question, history, answer_so_far = _question(
-        form, settings, history, limits, CONTINUE_INSTRUCTION[lang]
+        form,
+        settings,
+        history,
+        limits,
+        CONTINUE_INSTRUCTION[lang],
+        no_question if attachments else "",
     )
     budget = history_budget(system, question, limits)
     if budget < 0:
@@ -160,6 +173,8 @@ def read_turn(
         left_out_shown=read_count(form.get("left_out_shown", ""), "left_out_shown"),
         think=settings.chosen.preset.think,
         use_knowledge=settings.chosen.preset.knowledge,
+        attachments=attachments,
+        whole_file=settings.chosen.preset.whole_file,
         history=tuple(history),
         earlier=earlier,
         limits=limits,
@@ -178,6 +193,7 @@ def _question(
     history: list[Message],
     limits: PromptLimits,
     continue_instruction: str,
+    no_question: str = "",
 ) -> tuple[str, str, list[Message], str]:
     """(what the user's bubble shows, what the model is asked, the history before it, the answer
     a continuation extends), by the kind of turn."""
@@ -194,7 +210,7 @@ def _question(
         edited = validate_message(form.get("message", ""), limits, limits.max_history_chars)
         return edited, edited, history, ""
     chosen = settings.chosen
-    message = clean_text(form.get("message", "")).strip()
+    message = clean_text(form.get("message", "")).strip() or no_question
     if message or not chosen.has_text:  # with the code box filled in, the message may be empty
         message = validate_message(message, limits)
     question = chosen.user_turn(message).strip()

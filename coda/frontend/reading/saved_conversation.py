@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from coda.config.presets import Presets
 from coda.config.ranges import KNOWLEDGE_TOP_K
 from coda.config.vocabulary import EXPORT_FORMAT, EXPORT_VERSION
 from coda.frontend.reading.input_error import InputError
+from coda.frontend.reading.posted_attachments import MAX_ATTACHMENTS
+from coda.frontend.reading.posted_attachments import MAX_NAME_CHARS as ATTACHMENT_NAME_CHARS
 from coda.frontend.reading.posted_json import MAX_COUNT, clean_text, read_count, read_json
 from coda.frontend.reading.posted_settings import FIELD_PREFIX, read_settings
 from coda.frontend.reading.posted_turn import MESSAGES_PER_STEP, parse_history
@@ -32,7 +34,9 @@ from coda.llm import Message, PromptLimits, SpeedSource, TokenSource, Usage
 SAVED_STATES = frozenset({"done", "stopped", "error", "interrupted"})
 # An answer saved while it was still coming in, then the page closed: it was interrupted.
 STREAMING = "streaming"
-SAVED_KEYS = frozenset({"state", "error", "usage", "reasoning", "knowledge", "sources"})
+SAVED_KEYS = frozenset(
+    {"state", "error", "usage", "reasoning", "knowledge", "sources", "files", "partial"}
+)
 # A thinking model's reasoning is kept with its answer, never sent back as history.
 MAX_REASONING_CHARS = 200_000
 USAGE_KEYS = frozenset(
@@ -147,7 +151,26 @@ def _extras(
     if not isinstance(reasoning, str) or len(reasoning) > MAX_REASONING_CHARS:
         raise InputError("bad_history", f"history[{index}] has reasoning that is not text")
     knowledge = _knowledge(item.get("knowledge"), item.get("sources"), index)
+    if knowledge is not None:
+        knowledge = replace(
+            knowledge,
+            files=_file_names(item.get("files"), index),
+            partial=_file_names(item.get("partial"), index),
+        )
     return state, clean_text(error), usage, clean_text(reasoning), knowledge
+
+
+def _file_names(raw: object, index: int) -> tuple[str, ...]:
+    """The attached files an answer names (sent whole, or in part): a short list of names."""
+    if raw is None:
+        return ()
+    if (
+        not isinstance(raw, list)
+        or len(raw) > MAX_ATTACHMENTS
+        or not all(isinstance(n, str) and 0 < len(n) <= ATTACHMENT_NAME_CHARS for n in raw)
+    ):
+        raise InputError("bad_history", f"history[{index}] names attached files wrongly")
+    return tuple(clean_text(n) for n in raw)
 
 
 def _knowledge(state: object, raw: object, index: int) -> Knowledge | None:

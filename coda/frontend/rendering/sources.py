@@ -19,8 +19,9 @@ from markupsafe import Markup
 from coda.llm import Source
 
 # How the knowledge base served a turn: its passages were sent (`used`), none scored high enough
-# (`none`), or it could not be searched and the answer went on without it (`failed`).
-KNOWLEDGE_STATES = ("used", "none", "failed")
+# (`none`), or it could not be searched and the answer went on without it (`failed`); or no
+# knowledge base was searched, and only attached files were sent (`attached`).
+KNOWLEDGE_STATES = ("used", "none", "failed", "attached")
 EXCERPT_CHARS = 240
 # A tag in the sanitized HTML: nh3 writes every attribute value in double quotes, with `"` as
 # `&quot;` inside, but may leave a `>` in it; so a quoted value is skipped whole. Possessive
@@ -59,9 +60,20 @@ class Knowledge:
     state: str
     sources: tuple[ShownSource, ...] = ()
     found: int = 0
+    # Attached files sent whole, and those too long for it, of which only passages went.
+    files: tuple[str, ...] = ()
+    partial: tuple[str, ...] = ()
 
     def fields(self) -> dict[str, object]:
-        return {"knowledge": self.state, "sources": [s.fields() for s in self.sources]}
+        fields: dict[str, object] = {
+            "knowledge": self.state,
+            "sources": [s.fields() for s in self.sources],
+        }
+        if self.files:
+            fields["files"] = list(self.files)
+        if self.partial:
+            fields["partial"] = list(self.partial)
+        return fields
 
 
 def shown(source: Source) -> ShownSource:
