@@ -30,7 +30,23 @@ class ReadLimits:
 
 
 class UnreadableError(Exception):
-    """A file the indexer skips, with the reason it names to the operator."""
+    """A file the indexer skips, with the reason it names to the operator (the message).
+
+    `reason` names the kind of failure for a program (an upload's refusal): "too_large",
+    "unsupported", "too_many_pages", "encrypted", "bomb", "too_slow", "too_much_memory" or
+    "unreadable" (a broken file); `params` the figures a message to a person may quote, e.g.
+    `{"limit": 2000, "pages": 2001}`."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str = "unreadable",
+        params: dict[str, int | str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.params = params or {}
 
 
 @contextmanager
@@ -42,7 +58,11 @@ def time_limit(seconds: float) -> Iterator[None]:
         return
 
     def expire(signum: int, frame: FrameType | None) -> None:
-        raise UnreadableError(f"reading took longer than {seconds:g} s")
+        raise UnreadableError(
+            f"reading took longer than {seconds:g} s",
+            reason="too_slow",
+            params={"seconds": f"{seconds:g}"},
+        )
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
