@@ -55,7 +55,7 @@
     li.dataset.id = file.id;
     li.dataset.mode = file.mode;
     li.querySelector(".attachment-name").textContent = file.name;
-    li.querySelector(".attachment-mode").textContent = text(file.mode === "whole" ? "attach.whole" : "attach.passages");
+    li.querySelector(".attachment-mode").textContent = file.mode === "whole" ? text("attach.whole") : text("attach.passages");
     const remove = li.querySelector(".attachment-remove");
     remove.setAttribute("aria-label", fill(text("attach.remove"), { name: file.name }));
     remove.addEventListener("click", () => detach(file));

@@ -25,8 +25,8 @@ MAX_PASSAGE_CHARS = 4000
 MAX_HEADING_PARTS = 12
 MAX_HEADING_CHARS = 500
 MAX_PAGE = 1_000_000
-# [{passages: [{heading: [...]}]}]
-ATTACHMENTS_DEPTH = 4
+# [{passages: [{heading: [...]}]}]: five levels
+ATTACHMENTS_DEPTH = 5
 FILE_KEYS = frozenset({"name", "text", "passages", "total"})
 PASSAGE_KEYS = frozenset({"text", "heading", "page"})
 

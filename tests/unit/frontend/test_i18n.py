@@ -27,6 +27,7 @@ from coda.frontend.i18n import (
 from coda.frontend.page_data import SCRIPT_STRINGS
 from coda.frontend.reading.posted_turn import InputError
 from coda.frontend.rendering.bubbles import STATUS_STATES
+from coda.infrastructure.document_reader import REASONS as UPLOAD_REASONS
 from coda.llm import (
     BusyError,
     EndedEarlyError,
@@ -47,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[3]
 KEY_CALLS = {"translate", "phrase", "notice"}
 # Calls whose first argument (or `reason=`) is a refused input's reason: error.invalid_request.<it>.
 REASON_CALLS = {"InputError", "_out_of_range"}
+# Calls whose first argument is why a file cannot be attached: error.attachment.<it>.
+ATTACHMENT_CALLS = {"UploadRefused", "AttachmentRefused"}
 
 
 def _python_literals() -> tuple[set[str], set[str], set[str], set[str]]:
@@ -71,9 +74,15 @@ def _python_literals() -> tuple[set[str], set[str], set[str], set[str]]:
                             keys.add(branch.value)
                 if name in REASON_CALLS and isinstance(literal, str):
                     reasons.add(literal)
+                if name in ATTACHMENT_CALLS and isinstance(literal, str):
+                    keys.add(f"error.attachment.{literal}")
                 for keyword in node.keywords:
                     value = keyword.value
-                    if keyword.arg == "reason" and isinstance(value, ast.Constant):
+                    if (
+                        name in REASON_CALLS
+                        and keyword.arg == "reason"
+                        and isinstance(value, ast.Constant)
+                    ):
                         reasons.add(str(value.value))
             # A reason in an error's parameters (`{"reason": "memory"}`): `error.{kind}.{reason}`.
             elif isinstance(node, ast.Dict):
@@ -127,6 +136,8 @@ def test_every_key_used_exists_and_every_key_defined_is_used() -> None:
         | set(SCRIPT_STRINGS)
         | {f"error.{kind}" for kind in _error_kinds()}
         | {"error.timeout.silent"}
+        # Every reason the upload reader names, also those its child process sends back.
+        | {f"error.attachment.{reason}" for reason in UPLOAD_REASONS}
         | {f"error.invalid_request.{reason}" for reason in reasons}
         # A kind said by its reason where the catalogue has a message for it (else `error.{kind}`).
         | (
