@@ -4,6 +4,8 @@ base's chunker, and the larger body the upload route accepts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from coda.config import Settings
 from coda.frontend.attachments import (
     AttachmentReader,
@@ -11,9 +13,11 @@ from coda.frontend.attachments import (
     ReadAttachment,
     section_text,
 )
+from coda.frontend.streaming.tasks import pause
 from coda.infrastructure.document_reader import UploadLimits, UploadRefused, read_upload
 from coda.infrastructure.request_body import BodyRule
-from coda.knowledge.chunks import passages
+from coda.knowledge.chunks import DEFAULT_MAX_CHARS, pack, pieces
+from coda.knowledge.documents import Section
 from coda.llm import Source
 
 MIB = 1 << 20
@@ -42,6 +46,23 @@ def attachment_body_rule(settings: Settings) -> BodyRule:
     )
 
 
+# Passages cut between two pauses for the worker's other greenlets (about 50,000 characters).
+PASSAGES_PER_STEP = 64
+
+
+def cut(name: str, sections: Sequence[Section]) -> tuple[Source, ...]:
+    """The sections cut into passages (the knowledge base's chunker), on the worker's loop but a
+    step at a time: two million characters are about a second of work, never held at once."""
+    found: list[Source] = []
+    for section in sections:
+        for text in pack(pieces(section.text, DEFAULT_MAX_CHARS), DEFAULT_MAX_CHARS):
+            found.append(Source(path=name, heading=section.heading, page=section.page, text=text))
+            if len(found) % PASSAGES_PER_STEP == 0:
+                pause()
+        pause()
+    return tuple(found)
+
+
 def attachment_reader(settings: Settings) -> AttachmentReader:
     """What the upload route reads files with; raises `AttachmentRefused` with the reader's
     reason (`document_reader.UploadRefused`)."""
@@ -54,13 +75,7 @@ def attachment_reader(settings: Settings) -> AttachmentReader:
             raise AttachmentRefused(exc.reason, exc.detail, dict(exc.params)) from exc
         text = section_text([(s.text, s.heading, s.page) for s in found.sections])
         return ReadAttachment(
-            kind=found.kind,
-            pages=found.pages,
-            text=text,
-            passages=tuple(
-                Source(path=name, heading=p.heading, page=p.page, text=p.text)
-                for p in passages(found.sections)
-            ),
+            kind=found.kind, pages=found.pages, text=text, passages=cut(name, found.sections)
         )
 
     return read
