@@ -50,7 +50,7 @@ def ordinary_requests() -> list[Hostile]:
 
 def send(client: httpx.Client, request: Hostile) -> int:
     if request.upload is not None:
-        files = {"file": ("chat.json", request.upload, "application/json")}
+        files = {"file": (request.filename, request.upload, "application/octet-stream")}
         return client.post(request.path, files=files).status_code
     with client.stream("POST", request.path, data=request.form) as response:
         next(response.iter_bytes(), b"")

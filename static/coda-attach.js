@@ -22,7 +22,8 @@
   let shownFor = null; // the conversation whose files are listed
   let files = []; // its attachment records
   let prepared = null; // the passages picked for the post being sent (see `prepare`)
-  let busy = false;
+  let busy = false; // a file is being sent and read
+  let preparing = false; // a question's passages are being found
 
   const fill = (template, values) => template.replace(/\{(\w+)\}/g, (whole, key) => (key in values ? String(values[key]) : whole));
 
@@ -35,6 +36,7 @@
   }
 
   function megabytes(bytes) {
+    if (bytes < 1_000_000) return `${Math.ceil(bytes / 1000)} KB`;
     return `${(bytes / 1_000_000).toFixed(bytes < 10_000_000 ? 1 : 0)} MB`;
   }
 
@@ -166,7 +168,9 @@
       });
       request.addEventListener("error", () => end({ error: text("attach.failed") }));
       request.addEventListener("abort", () => end({ error: text("attach.failed") }));
+      request.addEventListener("timeout", () => end({ error: text("attach.failed") }));
       request.open("POST", form.dataset.attachUrl || "/attachments");
+      request.timeout = 600_000; // past the server's own limits: the connection is gone
       request.setRequestHeader("X-CSRFToken", csrfToken());
       const body = new FormData();
       body.append("file", file, file.name);
@@ -306,12 +310,12 @@
     if (event.target !== form || prepared || !files.some((file) => file.mode === "passages")) return;
     event.preventDefault();
     event.stopImmediatePropagation();
-    if (chat.state.pending || busy) return;
-    busy = true;
+    if (chat.state.pending || preparing) return;
+    preparing = true;
     try {
       prepared = await prepare();
     } finally {
-      busy = false;
+      preparing = false;
     }
     form.requestSubmit();
   }, true);

@@ -116,7 +116,7 @@ def send(client: httpx.Client, hostile: Hostile) -> tuple[int, str]:
     """Post one hostile request; a turn that is accepted is left once its answer begins (the
     paced stub would stream for minutes)."""
     if hostile.upload is not None:
-        files = {"file": ("chat.json", hostile.upload, "application/json")}
+        files = {"file": (hostile.filename, hostile.upload, "application/octet-stream")}
         response = client.post(hostile.path, files=files)
         return response.status_code, response.text[:300]
     with client.stream("POST", hostile.path, data=hostile.form) as streamed:

@@ -10,11 +10,14 @@ block in every language Pygments knows (lexers that backtrack).
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pygments.lexers import get_all_lexers
+from pypdf import PdfWriter
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,8 @@ class Hostile:
     name: str
     path: str
     form: dict[str, str] = field(default_factory=dict)
-    upload: bytes | None = None  # `/import`'s file
+    upload: bytes | None = None  # `/import`'s or `/attachments`' file
+    filename: str = "chat.json"
 
 
 # Bodies sized to the default 1 MB limit's order, but each under it with room for the form's keys.
@@ -111,8 +115,42 @@ def hostile_requests(languages: list[str] | None = None) -> Iterator[Hostile]:
         body = bodies[index % len(bodies)]
         fence = f"```{language}\n{body}\n```\n"
         yield Hostile(f"conversation/lexer-{language}", "/conversation", {"history": saved(fence)})
+    for filename, data in hostile_files().items():
+        yield Hostile(f"attachments/{filename}", "/attachments", upload=data, filename=filename)
+    for name, raw in {
+        "deep": "[" * BIG,
+        "many-files": json.dumps([{"name": "a", "text": "x"}] * 5000),
+        "long-whole": json.dumps([{"name": "a", "text": "あ" * BIG}]),
+        "passages": json.dumps([{"name": "a", "passages": [{"text": "x"}] * 20_000, "total": 1}]),
+    }.items():
+        yield Hostile(f"chat/attachments-{name}", "/chat", {"message": "hi", "attachments": raw})
+    yield Hostile("attachments/question", "/attachments/question", {"question": "あ" * BIG})
     yield Hostile(
         "conversation/nested-fences",
         "/conversation",
         {"history": saved("".join("`" * (3 + i % 7) + 'scala\n"\\\\\\\n' for i in range(3000)))},
     )
+
+
+def hostile_files() -> dict[str, bytes]:
+    """Files that cost a reader most: a zip bomb posing as DOCX, PDFs nested deep or of many
+    pages, HTML nested deep around a script, Markdown of heading marks, one endless line of code."""
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", b"\0" * (20 << 20))
+    nested = b"%PDF-1.4\n1 0 obj\n" + b"[" * BIG + b"\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+    writer = PdfWriter()
+    for _ in range(2000):
+        writer.add_blank_page(width=72, height=72)
+    pages = io.BytesIO()
+    writer.write(pages)
+    return {
+        "bomb.docx": bomb.getvalue(),
+        "nested.pdf": nested,
+        "pages.pdf": pages.getvalue(),
+        "nested.html": (b"<div>" * BIG) + b"<script>alert(1)</script>",
+        "headings.md": b" #" * BIG + b"\n" + b"#" * BIG,
+        "line.py": b"x = '" + b"a" * (5 * BIG) + b"'",
+        "random.docx": bytes(range(256)) * 400,
+    }
