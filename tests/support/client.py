@@ -15,10 +15,12 @@ def post_turn(
     history: list[dict[str, str]] | None = None,
     *,
     model: str = "",
+    **form: str,
 ) -> list[Event]:
     """Every event of one `/chat` turn, read to the end; fails on a refused request. `model` is
-    what the page's picker sends (nothing when empty, as a page without a picker)."""
-    data = {"message": message, "history": json.dumps(history or [])}
+    what the page's picker sends (nothing when empty, as a page without a picker); `form` any
+    other field (a preset, the attached files)."""
+    data = {"message": message, "history": json.dumps(history or []), **form}
     if model:
         data["model"] = model
     response = client.post("/chat", data=data, buffered=False)

@@ -17,9 +17,10 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from coda.frontend import EXTENSION_KEY
+from tests.support.client import post_turn
 from tests.support.factories import AppFactory
 from tests.support.ollama_server import OllamaServer
-from tests.support.sse import events
+from tests.support.sse import Event
 
 pytestmark = pytest.mark.integration
 
@@ -97,17 +98,8 @@ def nearest(client: FlaskClient, read: dict[str, object], question: str) -> list
     return [passages[i] for i in order]
 
 
-def ask(client: FlaskClient, question: str, attachments: list[object]) -> list[object]:
-    response = client.post(
-        "/chat",
-        data={"message": question, "attachments": json.dumps(attachments)},
-        buffered=False,
-    )
-    try:
-        assert response.status_code == 200, response.get_data(as_text=True)
-        return list(events(response.response))
-    finally:
-        response.close()
+def ask(client: FlaskClient, question: str, attachments: list[object]) -> list[Event]:
+    return post_turn(client, question, attachments=json.dumps(attachments))
 
 
 def test_a_docx_goes_to_the_model_whole_as_data(
@@ -125,7 +117,7 @@ def test_a_docx_goes_to_the_model_whole_as_data(
         in (prompt)
     )
     assert prompt.index("九月三日") < prompt.index("質問: いつ公開しますか？")
-    assert json.loads(done.data)["files"] == ["議事録.docx"]  # type: ignore[attr-defined]
+    assert json.loads(done.data)["files"] == ["議事録.docx"]
 
 
 QUESTIONS = {
@@ -150,6 +142,6 @@ def test_a_long_files_passage_that_answers_is_found_sent_and_listed(
 
     (prompt,) = tracing_ollama.prompts()
     assert f"[1] handbook.md › Handbook › Security\n{TOPICS['Security']}" in prompt
-    ended = json.loads(done.data)  # type: ignore[attr-defined]
+    ended = json.loads(done.data)
     assert ended["partial"] == ["handbook.md"]
     assert ended["sources"][0]["heading"] == "Handbook › Security"

@@ -16,12 +16,13 @@ from coda.infrastructure.bootstrap import build_embedding_model
 from coda.knowledge.indexer import build_index
 from coda.knowledge.retriever import IndexKnowledgeBase
 from coda.llm import EmbeddingOptions
+from tests.support.client import post_turn
 from tests.support.documents import write_corpus
 from tests.support.factories import AppFactory
 from tests.support.html import attr, bubbles, one
 from tests.support.ollama_server import OllamaServer
 from tests.support.settings import make_settings
-from tests.support.sse import Event, events
+from tests.support.sse import Event
 
 pytestmark = pytest.mark.integration
 
@@ -67,14 +68,7 @@ def client(
 
 
 def ask(client: FlaskClient, question: str) -> list[Event]:
-    response = client.post(
-        "/chat", data={"message": question, "preset": "documents"}, buffered=False
-    )
-    try:
-        assert response.status_code == 200, response.get_data(as_text=True)
-        return list(events(response.response))
-    finally:
-        response.close()
+    return post_turn(client, question, preset="documents")
 
 
 def test_the_prompt_that_reaches_ollama_holds_the_passage_and_the_answer_lists_it(
