@@ -177,6 +177,8 @@
     if (turn.error) kept.error = turn.error;
     if (turn.usage) kept.usage = turn.usage;
     if (turn.knowledge) Object.assign(kept, { knowledge: turn.knowledge, sources: turn.sources || [] });
+    if (turn.knowledge && turn.files) kept.files = turn.files;
+    if (turn.knowledge && turn.partial) kept.partial = turn.partial;
     return kept;
   }
 

@@ -180,6 +180,8 @@
       if (ended.usage) answer.usage = ended.usage;
       if (ended.reasoning) answer.reasoning = ended.reasoning; // shown, saved, never sent as history
       if (ended.knowledge) Object.assign(answer, { knowledge: ended.knowledge, sources: ended.sources || [] });
+      if (ended.files) answer.files = ended.files; // attached files sent whole
+      if (ended.partial) answer.partial = ended.partial; // and those read in part
       finish(answer, Number(ended.left_out) || 0);
     });
   }

@@ -12,7 +12,7 @@ import pytest
 from docx import Document
 from playwright.sync_api import Page, expect
 
-from tests.support.chat_page import answered, ask, idle, open_chat, record_posts, stored
+from tests.support.chat_page import answered, answers, ask, idle, open_chat, record_posts, stored
 from tests.support.documents import write_pdf
 from tests.support.live_app import LiveApp
 from tests.support.ollama_server import OllamaServer
@@ -74,6 +74,7 @@ def test_attached_files_survive_a_reload_and_answer_a_summary_and_a_detail(
     posts = record_posts(page)
 
     ask(page, "議事録を要約してください。")
+    expect(answers(page)).to_have_count(1)  # the post goes once the question is embedded
     answered(page)
     idle(page)
     summary_prompt = tracing_ollama.prompts()[-1]
@@ -81,6 +82,7 @@ def test_attached_files_survive_a_reload_and_answer_a_summary_and_a_detail(
     assert summary_prompt.index(DECISION) < summary_prompt.index("質問: 議事録を要約してください。")
 
     ask(page, "How long must a password be?")
+    expect(answers(page)).to_have_count(2)
     answer = answered(page)
     idle(page)
     detail_prompt = tracing_ollama.prompts()[-1]
