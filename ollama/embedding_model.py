@@ -40,7 +40,6 @@ from typing import Any
 # What Ollama's converter reads from such a folder: the weights, and the model's, tokenizer's
 # and pooling module's JSON (vocab.txt and README.md are not needed).
 IMPORTED_SUFFIXES = (".safetensors", ".json")
-BLOCK = 1 << 20
 
 
 class ModelError(RuntimeError):
@@ -84,11 +83,8 @@ def _post_json(base: str, path: str, payload: dict[str, Any], timeout: float = 3
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while block := handle.read(BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def folder_files(folder: Path) -> dict[str, Path]:

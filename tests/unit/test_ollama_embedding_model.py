@@ -4,26 +4,20 @@ in every integration test that uses MiniLM, and in the container test's image bu
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from tests.support.scripts import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "ollama" / "embedding_model.py"
 
 
 @pytest.fixture(scope="module")
 def script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("embedding_model_script", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["embedding_model_script"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "embedding_model_script")
 
 
 def _sentence_transformers_folder(folder: Path) -> Path:
