@@ -88,7 +88,8 @@ class ReadFile:
 
 class UploadRefused(Exception):
     """An upload that is not read. `reason` (one of `REASONS`) picks the message a person sees,
-    `params` the figures it may quote; `detail` is for the log only (it may quote the file).
+    `params` the figures it may quote; `detail` is for the log only: a parser's message in it may
+    quote a few dozen bytes of the file, so it belongs where the conversation's text may go.
 
     Params by reason: too_large `{"limit", "size": int, "unit": "bytes" | "chars"}` ("size" is
     missing when the child's whole answer overflowed); unsupported `{"suffix": str}`;
@@ -274,6 +275,8 @@ def _answer(kind: str, outcome: _Outcome, limits: UploadLimits) -> ReadFile:
             params = {k: v for k, v in error["params"].items() if isinstance(v, int | str)}
             if reason == "too_much_memory":
                 params = {"limit": limits.memory_bytes}
+            elif reason == "too_slow":  # the child's timer names the time it had left
+                params = {"seconds": f"{limits.seconds:g}"}
             raise UploadRefused(reason, f"{error['detail']}, {where}", params)
         sections = tuple(
             Section(text, tuple(heading), page) for text, heading, page in reply["sections"]

@@ -32,7 +32,7 @@ class ReadLimits:
 class UnreadableError(Exception):
     """A file the indexer skips, with the reason it names to the operator (the message).
 
-    `reason` names the kind of failure for a program (an upload's refusal): "too_large",
+    `code` names the kind of failure for a program (an upload's refusal reason): "too_large",
     "unsupported", "too_many_pages", "encrypted", "bomb", "too_slow", "too_much_memory" or
     "unreadable" (a broken file); `params` the figures a message to a person may quote, e.g.
     `{"limit": 2000, "pages": 2001}`."""
@@ -41,11 +41,11 @@ class UnreadableError(Exception):
         self,
         message: str,
         *,
-        reason: str = "unreadable",
+        code: str = "unreadable",
         params: dict[str, int | str] | None = None,
     ) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.code = code
         self.params = params or {}
 
 
@@ -60,7 +60,7 @@ RETRY_SECONDS = 0.01
 
 @contextmanager
 def time_limit(seconds: float) -> Iterator[None]:
-    """Raise `UnreadableError` (reason "too_slow") in the block once `seconds` have passed
+    """Raise `UnreadableError` (code "too_slow") in the block once `seconds` have passed
     (SIGALRM's timer, so the main thread only; elsewhere the block runs unbounded, bounded by size
     alone)."""
     if threading.current_thread() is not threading.main_thread():
@@ -80,7 +80,7 @@ def time_limit(seconds: float) -> Iterator[None]:
     except _OutOfTime:  # also when it rang as the block ended, before the timer was stopped
         raise UnreadableError(
             f"reading took longer than {seconds:g} s",
-            reason="too_slow",
+            code="too_slow",
             params={"seconds": f"{seconds:g}"},
         ) from None
     finally:
