@@ -41,7 +41,7 @@ STDERR_BYTES = 4096
 PIPE_CHUNK = 1 << 16
 # Signals that end a child over its CPU time: SIGXCPU at the soft limit, SIGKILL at the hard one
 # (and from us at the deadline).
-OVER_TIME = frozenset({signal.SIGXCPU, signal.SIGKILL})
+OVER_TIME = frozenset({int(signal.SIGXCPU), int(signal.SIGKILL)})
 REASONS = frozenset(
     {
         "too_large",
@@ -88,13 +88,15 @@ class ReadFile:
 
 class UploadRefused(Exception):
     """An upload that is not read. `reason` (one of `REASONS`) picks the message a person sees,
-    `params` the figures it may quote; `detail` is for the log only (it may quote the file).
+    `params` the figures it may quote; `detail` is for the log only: a parser's message in it may
+    quote a few dozen bytes of the file, so it belongs where the conversation's text may go.
 
     Params by reason: too_large `{"limit", "size": int, "unit": "bytes" | "chars"}` ("size" is
     missing when the child's whole answer overflowed); unsupported `{"suffix": str}`;
     too_many_pages `{"limit", "pages": int}`; bomb `{"limit", "size": int}` (bytes unpacked) or
     `{"limit", "ratio": int}` (compression); too_slow `{"seconds": str}`; too_much_memory
-    `{"limit": int}` (bytes); busy `{"readers": int}`; the rest `{}`."""
+    `{"limit": int}` (bytes); busy `{"readers": int}` (0: no reader could be started); the rest
+    `{}`."""
 
     def __init__(
         self, reason: str, detail: str, params: dict[str, int | str] | None = None
@@ -128,9 +130,12 @@ def read_upload(data: bytes, filename: str, limits: UploadLimits) -> ReadFile:
             "busy", f"no reader free in {limits.wait_seconds:g} s", {"readers": MAX_READERS}
         )
     try:
-        return _answer(kind, _run(data, kind, limits), limits)
+        outcome = _run(data, kind, limits)
+    except OSError as exc:  # a pipe failing otherwise than by the child's end: not the file's
+        raise UploadRefused("busy", f"the reader's pipes failed: {exc}", {"readers": 0}) from exc
     finally:
         slots.release()
+    return _answer(kind, outcome, limits)
 
 
 @functools.cache
@@ -264,7 +269,7 @@ def _answer(kind: str, outcome: _Outcome, limits: UploadLimits) -> ReadFile:
     if outcome.overflowed:
         raise UploadRefused("unreadable", f"answer over {len(outcome.out)} bytes, {where}")
     code = outcome.returncode or 0
-    if code < 0 and signal.Signals(-code) in OVER_TIME:
+    if -code in OVER_TIME:
         raise UploadRefused("too_slow", f"CPU limit, {where}", {"seconds": f"{limits.seconds:g}"})
     try:
         reply = json.loads(outcome.out)
@@ -274,6 +279,8 @@ def _answer(kind: str, outcome: _Outcome, limits: UploadLimits) -> ReadFile:
             params = {k: v for k, v in error["params"].items() if isinstance(v, int | str)}
             if reason == "too_much_memory":
                 params = {"limit": limits.memory_bytes}
+            elif reason == "too_slow":  # the child's timer names the time it had left
+                params = {"seconds": f"{limits.seconds:g}"}
             raise UploadRefused(reason, f"{error['detail']}, {where}", params)
         sections = tuple(
             Section(text, tuple(heading), page) for text, heading, page in reply["sections"]

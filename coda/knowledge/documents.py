@@ -76,7 +76,7 @@ def read_document(path: Path, limits: ReadLimits) -> list[Section]:
     if kind is None:
         raise UnreadableError(
             f"not a kind of document the indexer reads ({path.suffix or 'none'})",
-            reason="unsupported",
+            code="unsupported",
             params={"suffix": path.suffix.lower()},
         )
     size = path.stat().st_size
@@ -102,7 +102,7 @@ def read_sections(data: bytes, kind: str, limits: ReadLimits) -> list[Section]:
         except UnreadableError:
             raise
         except MemoryError as exc:  # under a memory cap (the uploads' reading process)
-            raise UnreadableError("out of memory", reason="too_much_memory") from exc
+            raise UnreadableError("out of memory", code="too_much_memory") from exc
         except Exception as exc:  # a broken file: each library fails its own way
             raise UnreadableError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
@@ -115,7 +115,7 @@ def kept(sections: list[Section], limits: ReadLimits) -> list[Section]:
     if chars > limits.max_chars:
         raise UnreadableError(
             f"more than {limits.max_chars} characters of text",
-            reason="too_large",
+            code="too_large",
             params={"limit": limits.max_chars, "size": chars, "unit": "chars"},
         )
     return found
@@ -125,7 +125,7 @@ def _check_size(size: int, limits: ReadLimits) -> None:
     if size > limits.max_file_bytes:
         raise UnreadableError(
             f"{size} bytes, over the limit of {limits.max_file_bytes}",
-            reason="too_large",
+            code="too_large",
             params={"limit": limits.max_file_bytes, "size": size, "unit": "bytes"},
         )
 
@@ -254,13 +254,13 @@ def check_zip(source: Path | IO[bytes], limits: ReadLimits) -> None:
     if unpacked > limits.max_unpacked_bytes:
         raise UnreadableError(
             f"unpacks to {unpacked} bytes, over {limits.max_unpacked_bytes}",
-            reason="bomb",
+            code="bomb",
             params={"limit": limits.max_unpacked_bytes, "size": unpacked},
         )
     if unpacked > MIN_RATIO_CHECKED and unpacked > limits.max_ratio * max(packed, 1):
         raise UnreadableError(
             f"compressed {unpacked // max(packed, 1)} to 1: a zip bomb",
-            reason="bomb",
+            code="bomb",
             params={"limit": limits.max_ratio, "ratio": unpacked // max(packed, 1)},
         )
 
@@ -302,12 +302,12 @@ def _pdf(data: bytes, limits: ReadLimits) -> Iterable[Section]:
 
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
-        raise UnreadableError("encrypted PDF", reason="encrypted")
+        raise UnreadableError("encrypted PDF", code="encrypted")
     pages = len(reader.pages)  # counted from the page tree, before any text is extracted
     if pages > limits.max_pages:
         raise UnreadableError(
             f"{pages} pages, over the limit of {limits.max_pages}",
-            reason="too_many_pages",
+            code="too_many_pages",
             params={"limit": limits.max_pages, "pages": pages},
         )
     return [

@@ -16,7 +16,7 @@ Linux). Standard output, at most `output_limit(max_chars)` bytes of UTF-8:
 
 - `{"sections": [[text, [heading, ...], page or null], ...], "pages": int or null, "chars": int}`
 - `{"error": {"reason": str, "detail": str, "params": {name: int or str}}}`, reasons as
-  `UnreadableError.reason`, plus "no_text" and "no_text_layer" (a PDF without any text: a scan).
+  `UnreadableError.code`, plus "no_text" and "no_text_layer" (a PDF without any text: a scan).
 
 Only the standard library is imported before the limits are set; pypdf and python-docx are
 imported by their readers, for their kinds alone, so a text file's process starts fastest.
@@ -48,7 +48,9 @@ def output_limit(max_chars: int) -> int:
 def limit_self(memory_bytes: int, cpu_seconds: int) -> None:
     """Caps this process before it reads the file: address space (an allocation past it raises
     `MemoryError`), CPU time (SIGXCPU at the soft limit, SIGKILL a second later), no file written,
-    no core dumped, no process started."""
+    no core dumped, no process started; and it yields the CPU to the web worker that started it
+    (niceness 10), whose answers stream meanwhile."""
+    os.nice(10)
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
@@ -77,7 +79,7 @@ def answer(data: bytes, kind: str, limits: dict[str, Any]) -> dict[str, Any]:
         every = read_sections(data, kind, read_limits)
         found = kept(every, read_limits)
     except UnreadableError as exc:
-        return _error(exc.reason, str(exc), exc.params)
+        return _error(exc.code, str(exc), exc.params)
     pages = len(every) if kind == "pdf" else None  # the PDF reader gives one section a page
     if not found:
         return _error("no_text_layer" if kind == "pdf" else "no_text", "no text", {})

