@@ -15,7 +15,12 @@ from pathlib import Path
 
 import ollama
 
+from coda.infrastructure.bootstrap import build_embedding_model
+from coda.knowledge.indexer import build_index
+from coda.llm import EmbeddingOptions
+from tests.support.documents import write_corpus
 from tests.support.ollama_server import OllamaServer
+from tests.support.settings import make_settings
 
 EMBEDDING_MODEL = "coda-embed-test:minilm"
 EMBEDDING_DIMENSION = 384
@@ -48,3 +53,14 @@ def create_embedding_model(server: OllamaServer, name: str = EMBEDDING_MODEL) ->
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return name
+
+
+def index_corpus(server: OllamaServer, model_name: str, folder: Path, out: Path | str) -> None:
+    """The test corpus (tests/support/documents.py) written to `folder` and indexed into `out`
+    (a file or a `postgresql://` URL) with `model_name` on `server`, in passages of at most
+    120 characters: one topic each."""
+    model = build_embedding_model(make_settings(server.host, embedding_model=model_name))
+    try:
+        build_index(write_corpus(folder), out, model, EmbeddingOptions(), passage_chars=120)
+    finally:
+        model.close()
