@@ -72,7 +72,16 @@ def connect_for_writing(path: Path) -> sqlite3.Connection:
 
 def read_info(connection: sqlite3.Connection) -> IndexInfo | None:
     """The index's `IndexInfo`, or None for an empty one."""
-    meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+    return info_from_meta(dict(connection.execute("SELECT key, value FROM meta").fetchall()))
+
+
+def write_info(connection: sqlite3.Connection, info: IndexInfo) -> None:
+    connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta_of(info).items())
+
+
+def info_from_meta(meta: dict[str, str]) -> IndexInfo | None:
+    """The `IndexInfo` a store's meta table holds (key to value), or None for an empty one;
+    raises `IndexUnusable` for another format."""
     if "embedding_model" not in meta:
         return None
     if meta.get("format") != FORMAT_VERSION:
@@ -85,15 +94,15 @@ def read_info(connection: sqlite3.Connection) -> IndexInfo | None:
     )
 
 
-def write_info(connection: sqlite3.Connection, info: IndexInfo) -> None:
-    values = {
+def meta_of(info: IndexInfo) -> dict[str, str]:
+    """What a store's meta table holds for `info`, with this format's version."""
+    return {
         "format": FORMAT_VERSION,
         "embedding_model": info.embedding_model,
         "dimension": str(info.dimension),
         "passage_prefix": info.passage_prefix,
         "passage_chars": str(info.passage_chars),
     }
-    connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
 
 def known_files(connection: sqlite3.Connection) -> dict[str, str]:

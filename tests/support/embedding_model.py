@@ -11,6 +11,9 @@ their relative path; the client library's `create_blob` and `create(files=...)` 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import ollama
@@ -19,7 +22,7 @@ from coda.infrastructure.bootstrap import build_embedding_model
 from coda.knowledge.indexer import build_index
 from coda.llm import EmbeddingOptions
 from tests.support.documents import write_corpus
-from tests.support.ollama_server import OllamaServer
+from tests.support.ollama_server import ROOT, OllamaServer
 from tests.support.settings import make_settings
 
 EMBEDDING_MODEL = "coda-embed-test:minilm"
@@ -64,3 +67,25 @@ def index_corpus(server: OllamaServer, model_name: str, folder: Path, out: Path 
         build_index(write_corpus(folder), out, model, EmbeddingOptions(), passage_chars=120)
     finally:
         model.close()
+
+
+def run_index_command(
+    server: OllamaServer, model_name: str, folder: Path, out: Path | str, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m coda.knowledge index folder --out out` run as the operator runs it, embedding
+    with `model_name` on `server`; `env`, more variables. Its exit status is the caller's to
+    check."""
+    return subprocess.run(
+        [sys.executable, "-m", "coda.knowledge", "index", str(folder), "--out", str(out)],
+        env={
+            **os.environ,
+            "OLLAMA_HOST": server.host,
+            "CODA_EMBEDDING_MODEL": model_name,
+            **env,
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

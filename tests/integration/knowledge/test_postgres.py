@@ -6,9 +6,6 @@ the prompt Ollama got."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +16,8 @@ from coda.knowledge.postgres import PostgresIndex
 from coda.llm import EmbeddingOptions, embed_query
 from tests.support.client import post_turn
 from tests.support.documents import QUESTIONS, write_corpus
-from tests.support.embedding_model import EMBEDDING_DIMENSION, index_corpus
-from tests.support.ollama_server import ROOT, OllamaServer
+from tests.support.embedding_model import EMBEDDING_DIMENSION, index_corpus, run_index_command
+from tests.support.ollama_server import OllamaServer
 from tests.support.postgres_server import PASSWORD
 from tests.support.settings import make_settings
 
@@ -28,16 +25,7 @@ pytestmark = pytest.mark.integration
 
 
 def run_command(folder: Path, out: str, ollama: OllamaServer, model: str) -> str:
-    env = {**os.environ, "OLLAMA_HOST": ollama.host, "CODA_EMBEDDING_MODEL": model}
-    done = subprocess.run(
-        [sys.executable, "-m", "coda.knowledge", "index", str(folder), "--out", out],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_index_command(ollama, model, folder, out)
     assert done.returncode == 0, done.stderr
     assert PASSWORD not in done.stderr + done.stdout
     return done.stderr

@@ -29,38 +29,15 @@ from tests.support.logs import captured
 from tests.support.ollama_server import ROOT
 from tests.support.postgres_server import PASSWORD
 from tests.support.settings import WEB_SETTINGS
+from tests.support.small_index import assert_small_search, write_small
 from tests.support.stub_model import StubModel
 
 
-def write(writer: IndexWriter, model: str = "embed:1") -> None:
-    """The small index of tests/unit/knowledge/test_index.py, through the port."""
-    writer.replace_file(
-        "a.md",
-        "h1",
-        [Passage("east", ("方角", "東"), None), Passage("north", (), 2)],
-        [[1.0, 0.0], [0.0, 1.0]],
-    )
-    writer.replace_file("b.md", "h2", [Passage("north-east")], [[0.6, 0.8]])
-    writer.write_info(IndexInfo(embedding_model=model, dimension=2))
-    writer.commit()
-
-
 def test_search_answers_best_first_above_the_threshold(postgres_url: str) -> None:
-    write(PostgresWriter(postgres_url))
+    write_small(PostgresWriter(postgres_url))
     opened = PostgresIndex(postgres_url, timeout=5)
     try:
-        hits = opened.search([0.0, 1.0], top_k=2, min_score=0.5)
-
-        assert [(h.path, h.passage.text, round(h.score, 3)) for h in hits] == [
-            ("a.md", "north", 1.0),
-            ("b.md", "north-east", 0.8),
-        ]
-        assert hits[0].passage.page == 2
-        assert opened.search([1.0, 0.0], top_k=1, min_score=0)[0].passage.heading == ("方角", "東")
-        assert opened.search([0.0, 1.0], top_k=5, min_score=0.9)[0].passage.text == "north"
-        assert len(opened.search([0.0, 1.0], top_k=5, min_score=-1)) == 3
-        assert opened.info == IndexInfo(embedding_model="embed:1", dimension=2)
-        assert len(opened) == 3
+        assert_small_search(opened)
         with pytest.raises(IndexUnusable, match="3 dimensions"):
             opened.search([1.0, 0.0, 0.0], top_k=1, min_score=0)
     finally:
@@ -68,7 +45,7 @@ def test_search_answers_best_first_above_the_threshold(postgres_url: str) -> Non
 
 
 def test_a_rerun_replaces_forgets_and_clears_in_one_transaction(postgres_url: str) -> None:
-    write(PostgresWriter(postgres_url))
+    write_small(PostgresWriter(postgres_url))
     writer = PostgresWriter(postgres_url)
     assert writer.known_files() == {"a.md": "h1", "b.md": "h2"}
     writer.replace_file("a.md", "h3", [Passage("west")], [[-1.0, 0.0]])
@@ -159,7 +136,7 @@ def test_the_ranking_is_the_files_exactly_and_hnsw_recalls_nine_in_ten(
 
 
 def test_start_refuses_an_index_of_another_embedding_model(postgres_url: str) -> None:
-    write(PostgresWriter(postgres_url), model="old-embedder:1")
+    write_small(PostgresWriter(postgres_url), model="old-embedder:1")
     settings = replace(WEB_SETTINGS, knowledge_index=postgres_url, embedding_model="new:1")
 
     with pytest.raises(SettingsError, match="re-index") as caught:
@@ -170,7 +147,7 @@ def test_start_refuses_an_index_of_another_embedding_model(postgres_url: str) ->
 
 
 def test_start_opens_an_index_of_the_configured_model(postgres_url: str) -> None:
-    write(PostgresWriter(postgres_url))
+    write_small(PostgresWriter(postgres_url))
     settings = replace(WEB_SETTINGS, knowledge_index=postgres_url, embedding_model="embed:1")
 
     app = create_app(settings, chat_model=StubModel())
@@ -218,7 +195,7 @@ def hold_the_table(url: str, seconds: float) -> threading.Thread:
 def test_a_search_slower_than_the_timeout_or_a_lost_connection_is_an_llm_error(
     postgres_url: str,
 ) -> None:
-    write(PostgresWriter(postgres_url))
+    write_small(PostgresWriter(postgres_url))
     opened = PostgresIndex(postgres_url, timeout=0.5)
     try:
         holder = hold_the_table(postgres_url, 2)
@@ -276,7 +253,7 @@ def test_a_search_waiting_on_postgres_holds_only_its_greenlet(postgres_url: str)
     """Under gevent's monkey-patching (the web workers'), while a search waits a second for the
     server, another greenlet keeps running: psycopg waits on the patched `select`. (With
     PSYCOPG_WAIT_FUNC=wait_c, psycopg's C wait, the ticker gets no tick at all.)"""
-    write(PostgresWriter(postgres_url))
+    write_small(PostgresWriter(postgres_url))
     with subprocess.Popen(
         [sys.executable, "-c", GEVENT_PROBE, postgres_url],
         cwd=ROOT,
