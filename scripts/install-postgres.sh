@@ -34,18 +34,18 @@ apt_install() {
   apt-get install -y -q --no-install-recommends "$@" >&2 \
     || { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$@" >&2; }
 }
-# The headers must be those of the server that loads the extension: when a server is already
-# installed, the development package of its very version (apt would otherwise upgrade it).
+# The headers should be those of the server that loads the extension: a server already installed
+# is kept at its version, with the development package of that very version, when the archive
+# still has it (else both are brought to the archive's, together).
 server_version=$(dpkg-query -W -f='${Status} ${Version}' "postgresql-$PG_MAJOR" 2>/dev/null \
   | awk '$3 == "installed" {print $4}')
-if [ -n "$server_version" ] && apt-cache madison "postgresql-server-dev-$PG_MAJOR" \
-  | grep -qF "| $server_version |"; then
-  dev="postgresql-server-dev-$PG_MAJOR=$server_version"
-else
-  dev="postgresql-server-dev-$PG_MAJOR"
+packages=("postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR")
+available=$(apt-cache madison "postgresql-server-dev-$PG_MAJOR")
+if [ -n "$server_version" ] && grep -qF "| $server_version |" <<<"$available"; then
+  packages=("${packages[@]/%/=$server_version}")
 fi
-say "installing postgresql-$PG_MAJOR and $dev"
-apt_install "postgresql-$PG_MAJOR" "$dev" make gcc ca-certificates
+say "installing ${packages[*]}"
+apt_install "${packages[@]}" make gcc ca-certificates
 command -v go >/dev/null || apt_install golang-go
 # The package's postinst may have started its own cluster; the tests want none of it.
 if command -v pg_ctlcluster >/dev/null; then
