@@ -12,7 +12,8 @@ pooled connection on loopback (median and 99th percentile of 200 questions) with
 index scans turned off (an exact scan, ranked as the file's numpy search ranks); and the HNSW
 search's recall of the exact top 5, and how often its best passage is the exact best, for random
 questions (the worst case: random vectors have no neighbourhoods) and for questions near a
-passage (cosine 0.6). Embedding the question is not counted. Prints a plain table.
+passage (cosine 0.6); or, with `--vectors`, real embeddings, some held out as questions.
+Embedding the question is not counted. Prints a plain table.
 """
 
 from __future__ import annotations
@@ -91,13 +92,31 @@ def near(
 
 def measure(url: str, count: int, dimension: int, ef_searches: list[int]) -> list[str]:
     rng = np.random.default_rng(count)
-    empty(url)
     vectors = unit_vectors(rng, count, dimension)
-    write_s = build(url, vectors)
     asked = {
         "random": unit_vectors(rng, QUESTIONS, dimension).tolist(),
         "near a passage": near(rng, vectors, 0.6).tolist(),
     }
+    return measure_with(url, vectors, asked, ef_searches)
+
+
+def measure_real(url: str, path: str, ef_searches: list[int]) -> list[str]:
+    """Real embeddings (an .npy matrix of unit vectors): the first 200 held out as questions,
+    each a passage the index does not hold, the rest indexed."""
+    loaded = np.load(path).astype(np.float32)
+    asked = {"held-out passages": loaded[:QUESTIONS].tolist()}
+    return measure_with(url, loaded[QUESTIONS:], asked, ef_searches)
+
+
+def measure_with(
+    url: str,
+    vectors: npt.NDArray[np.float32],
+    asked: dict[str, list[list[float]]],
+    ef_searches: list[int],
+) -> list[str]:
+    count = len(vectors)
+    empty(url)
+    write_s = build(url, vectors)
     rows = []
     for kind, queries in asked.items():
         exact = PostgresIndex(url, timeout=60, exact=True)
@@ -128,6 +147,7 @@ def main() -> None:
     parser.add_argument("--dimension", type=int, default=384)
     parser.add_argument("--ef-search", default="40,100", help="HNSW's hnsw.ef_search values")
     parser.add_argument("--url", help="a database to empty and use; else a throwaway cluster")
+    parser.add_argument("--vectors", help="an .npy matrix of real embeddings, instead of --sizes")
     arguments = parser.parse_args()
     server = None
     url = arguments.url
@@ -142,6 +162,9 @@ def main() -> None:
         )
         print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         efs = [int(ef) for ef in arguments.ef_search.split(",")]
+        if arguments.vectors:
+            print("\n".join(measure_real(url, arguments.vectors, efs)), flush=True)
+            return
         for size in arguments.sizes.split(","):
             for row in measure(url, int(size), arguments.dimension, efs):
                 print(row, flush=True)

@@ -9,9 +9,9 @@ column under an HNSW index with `vector_cosine_ops` (vectors are unit length, so
 distance is the cosine the file's search answers). The HNSW index is built once the first run has
 loaded its rows (pgvector builds it far faster over loaded rows than row by row), and kept in
 step by later runs, with pgvector's default build parameters (m 16, ef_construction 64). Searches
-look at 100 candidates (`hnsw.ef_search`; pgvector's default, 40, found the best passage for 94%
-of questions at 10,000 passages against 99% at 100: docs/knowledge.md); it must stay at least
-top_k (at most 20).
+look at 100 candidates (`hnsw.ef_search`; with pgvector's default, 40, synthetic questions near
+a passage found it first 94% of the time at 10,000 passages, against 99% with 100:
+docs/knowledge.md); it must stay at least top_k (at most 20).
 
 A run is one transaction, behind an advisory lock that serializes runs: searches see the old
 index until it commits, and a failed run leaves it as it was. Every search runs on a pooled
