@@ -1,22 +1,25 @@
 """The knowledge base in a real PostgreSQL with pgvector, over the real Ollama embedding with
 MiniLM: the operator's command indexing the test corpus there (and again, incrementally), the
-questions finding their passages, and a question asked through `/chat` whose passage reaches
-the prompt Ollama got."""
+questions finding their passages, a question asked through `/chat` whose passage reaches the
+prompt Ollama got, and one asked while the index's table is gone, answered without passages."""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import psycopg
 import pytest
 from flask.testing import FlaskClient
 
 from coda.infrastructure.bootstrap import build_embedding_model
-from coda.knowledge.postgres import PostgresIndex
+from coda.knowledge.postgres import PASSAGES, PostgresIndex
 from coda.llm import EmbeddingOptions, embed_query
 from tests.support.client import post_turn
 from tests.support.documents import QUESTIONS, write_corpus
 from tests.support.embedding_model import EMBEDDING_DIMENSION, index_corpus, run_index_command
+from tests.support.logs import captured
 from tests.support.ollama_server import OllamaServer
 from tests.support.postgres_server import PASSWORD
 from tests.support.settings import make_settings
@@ -86,3 +89,22 @@ def test_a_question_through_chat_gets_its_passage_from_postgres(
     ended = json.loads(done.data)
     assert ended["knowledge"] == "used"
     assert ended["sources"][0]["path"] == "security.md"
+
+
+def test_when_postgres_fails_the_answer_goes_on_without_passages(
+    client: FlaskClient, tracing_ollama: OllamaServer, indexed: str
+) -> None:
+    with psycopg.connect(indexed, autocommit=True) as admin:
+        admin.execute(f"ALTER TABLE {PASSAGES} RENAME TO moved_away")
+
+    with captured("coda.frontend.retrieval") as lines:
+        *_, done = post_turn(client, "How long must a password be?", preset="documents")
+
+    assert done.name == "done"
+    assert json.loads(done.data)["knowledge"] == "failed"
+    (prompt,) = tracing_ollama.prompts()
+    assert "security.md" not in prompt
+    (line,) = lines
+    assert line.levelno == logging.WARNING
+    assert line.error_kind == "unavailable"  # type: ignore[attr-defined]
+    assert PASSWORD not in str(line.error_detail)  # type: ignore[attr-defined]
