@@ -46,6 +46,11 @@ def refused(data: bytes, name: str, limits: UploadLimits = LIMITS) -> UploadRefu
     return caught.value
 
 
+# A PDF whose text takes far longer than two seconds to extract on any machine (about ten
+# pages a millisecond at best), for the reads that must be cut at their deadline.
+SLOW_PAGES = 20_000
+
+
 def many_pages_pdf(tmp_path: Path, pages: int) -> bytes:
     texts = [f"Page {n} of a long report" for n in range(pages)]
     return write_pdf(tmp_path / "long.pdf", texts).read_bytes()
@@ -217,9 +222,9 @@ def test_a_form_that_draws_itself_ends_with_the_text_around_it() -> None:
 
 
 def test_a_slow_read_is_stopped_at_its_deadline(tmp_path: Path) -> None:
-    data = many_pages_pdf(tmp_path, 2000)  # about 2.5 s to read
+    data = many_pages_pdf(tmp_path, SLOW_PAGES)
     for seconds in (0.05, 0.6):
-        limits = UploadLimits(max_bytes=1 << 20, max_pages=2000, seconds=seconds)
+        limits = UploadLimits(max_bytes=16 << 20, max_pages=SLOW_PAGES, seconds=seconds)
 
         started = time.monotonic()
         error = refused(data, "long.pdf", limits)
@@ -237,8 +242,8 @@ def test_a_read_over_its_memory_cap_is_refused() -> None:
 
 
 def test_a_read_that_finds_no_free_reader_is_refused_busy(tmp_path: Path) -> None:
-    slow = many_pages_pdf(tmp_path, 2000)
-    limits = UploadLimits(max_bytes=1 << 20, max_pages=2000, seconds=2, wait_seconds=0.1)
+    slow = many_pages_pdf(tmp_path, SLOW_PAGES)
+    limits = UploadLimits(max_bytes=16 << 20, max_pages=SLOW_PAGES, seconds=2, wait_seconds=0.1)
     outcomes: list[str] = []
 
     def read() -> None:
@@ -277,7 +282,7 @@ import gevent
 from coda.infrastructure.document_reader import UploadLimits, UploadRefused, read_upload
 
 data = open(sys.argv[1], "rb").read()
-limits = UploadLimits(max_bytes=1 << 20, max_pages=2000, seconds=1.5, wait_seconds=0.2)
+limits = UploadLimits(max_bytes=16 << 20, max_pages=20_000, seconds=1.5, wait_seconds=0.2)
 gaps = []
 running = True
 
@@ -311,7 +316,7 @@ print(json.dumps({"outcomes": outcomes, "max_gap": max(gaps), "ticks": len(gaps)
 
 
 def test_under_gevent_other_greenlets_run_while_a_file_is_read(tmp_path: Path) -> None:
-    many_pages_pdf(tmp_path, 2000)
+    many_pages_pdf(tmp_path, SLOW_PAGES)
     path = tmp_path / "long.pdf"
 
     done = subprocess.run(
