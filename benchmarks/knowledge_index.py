@@ -258,6 +258,7 @@ def measure_store(
     store: Store, vectors: Matrix, folder: Path, queries_path: Path, exact: np.ndarray,
     sources: np.ndarray,
 ) -> list[str]:  # fmt: skip
+    """One row of the stores' table, or the store's name and why it was not measured."""
     size = len(vectors)
     if store.largest is not None and size > store.largest:
         return [store.name, f"not run above {store.largest:,} (too slow)"]
