@@ -9,10 +9,9 @@ The stores (the issue's list): coda's own index (SQLite file, numpy exact dot pr
 with OpenBLAS held to one thread; the SQLite file scanned in pure Python (no vector library);
 faiss-cpu's exact `IndexFlatIP` and approximate `IndexHNSWFlat`; usearch's HNSW; LanceDB's table
 searched without an index (a flat scan); sqlite-vec's `vec0` table (exact). The libraries are
-benchmark-only
-(requirements-bench.lock); they are imported by name, so a missing one is reported, never
-skipped in silence. Every vector is unit length and every store ranks by inner product (the
-cosine). Approximate stores use their libraries' default parameters (faiss: M 32,
+benchmark-only (requirements-bench.lock); they are imported by name, so a missing one is
+reported, never skipped in silence. Every vector is unit length and every store ranks by inner
+product (the cosine). Approximate stores use their libraries' default parameters (faiss: M 32,
 efConstruction 40, efSearch 16 raised to 64; usearch: connectivity 16, expansion 128/64).
 """
 
