@@ -10,7 +10,7 @@ VENV ?= $(CODA_CACHE)/venv
 PY := $(VENV)/bin/python
 export CODA_CACHE
 
-.PHONY: help index lock venv ollama browser containers redis prometheus lint typecheck pytest test fuzz run bench
+.PHONY: help index lock venv ollama browser containers redis postgres prometheus lint typecheck pytest test fuzz run bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ containers: ## podman (runc) and podman-compose for the container tests (needs r
 redis: ## Debian's redis-server for the tests of limits shared between instances (needs root)
 	@scripts/install-redis.sh
 
+postgres: ## Debian's PostgreSQL 15 and pgvector built from its pinned source, for the knowledge base's tests (needs root)
+	@scripts/install-postgres.sh
+
 lint: venv ## ruff: lint and formatting
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -56,7 +59,7 @@ lint: venv ## ruff: lint and formatting
 typecheck: venv ## mypy --strict
 	$(VENV)/bin/mypy
 
-pytest: venv browser containers redis ## the test suite alone (unit, integration, browser, containers)
+pytest: venv browser containers redis postgres ## the test suite alone (unit, integration, browser, containers)
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) CODA_PROMETHEUS_BIN=$$(scripts/install-prometheus.sh) \
 	  $(PY) -m pytest $(PYTEST_ARGS)
 

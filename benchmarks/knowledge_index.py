@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import ollama
 
 from benchmarks.vector_stores import STORES, Matrix, Store, Unavailable
 from benchmarks.web_overhead import version
@@ -149,7 +150,14 @@ def minilm_model(workdir: Path, threads: int) -> Iterator[Model]:
     say(f"starting ollama serve on {server.host}, importing MiniLM")
     server.start()
     try:
-        name = create_embedding_model(server, threads=threads)
+        name = create_embedding_model(server)
+        # The same weights again under the same name, with `num_thread` (Ollama's default: every
+        # core).
+        client = ollama.Client(host=server.host, timeout=300)
+        try:
+            client.create(model=name, from_=name, parameters={"num_thread": threads}, stream=False)
+        finally:
+            client.close()  # type: ignore[no-untyped-call]
         yield Model(
             "all-MiniLM-L6-v2 (ollama serve, /api/embed)",
             {"CODA_PROVIDER": "ollama", "OLLAMA_HOST": server.host, "CODA_EMBEDDING_MODEL": name},

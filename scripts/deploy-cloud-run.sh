@@ -21,6 +21,14 @@
 #   REPO                 Artifact Registry repository (default coda)
 #   CODA_MODEL           the model's name on the model server (default tinyswallow:1.5b)
 #
+# The knowledge base (gpu, cpu; docs/deploy-cloud-run.md, "The knowledge base"), off unless:
+#   KNOWLEDGE_BUCKET     a Cloud Storage bucket holding the index (`python -m coda.knowledge
+#                        index`), mounted read-only into the web service at /knowledge; the web
+#                        service account is granted roles/storage.objectViewer on it
+#   KNOWLEDGE_OBJECT     the index's object name in it (default index.sqlite); it must exist
+#   EMBEDDING_MODEL      the embedding model the Ollama image bakes and the index was built with
+#                        (default bge-m3:567m)
+#
 # Who may chat (docs/deploy-cloud-run.md, "Who may chat, how much, what it may cost"):
 #   by default IAP on the web service, and only these members may pass it:
 #   IAP_MEMBERS          comma-separated principals: user:ada@example.com,group:team@example.com,
@@ -58,13 +66,18 @@ PLACEHOLDERS=(REGION OLLAMA_SERVICE OLLAMA_SA OLLAMA_IMAGE OLLAMA_NUM_PARALLEL M
               VLLM_MAX_NUM_SEQS VLLM_URL API_KEY_SECRET API_KEY_VERSION GMP_CONFIG_SECRET
               GMP_CONFIG_VERSION
               WEB_IAP CODA_AUTH IAP_AUDIENCE ANSWERS_PER_MINUTE ANSWERS_PER_DAY STREAMS_PER_USER
-              TOKENS_PER_DAY STREAMS_PER_INSTANCE)
+              TOKENS_PER_DAY STREAMS_PER_INSTANCE KNOWLEDGE_BUCKET KNOWLEDGE_OBJECT EMBEDDING_MODEL)
 # Those that may be empty (a public deployment has no IAP audience).
 MAY_BE_EMPTY=" IAP_AUDIENCE "
 
 render() {  # render TEMPLATE -> stdout, every placeholder replaced by its variable's value
   local file="$1" out name value
-  out="$(cat "$file")"
+  # The knowledge base's lines (between ">>> knowledge" and "<<< knowledge") only with a bucket.
+  if [ -n "${KNOWLEDGE_BUCKET:-}" ]; then
+    out="$(cat "$file")"
+  else
+    out="$(sed '/# >>> knowledge/,/# <<< knowledge/d' "$file")"
+  fi
   for name in "${PLACEHOLDERS[@]}"; do
     case "$out" in *"\${$name}"*) ;; *) continue ;; esac
     case "$MAY_BE_EMPTY" in *" $name "*) ;; *) [ -n "${!name:-}" ] || die "$file needs $name, which is not set" ;; esac
@@ -115,11 +128,21 @@ export MAX_INSTANCES="${MAX_INSTANCES:-1}"
 export MIN_INSTANCES="${MIN_INSTANCES:-0}"
 export WEB_MAX_INSTANCES="${WEB_MAX_INSTANCES:-1}"
 export CODA_MODEL="${CODA_MODEL:-tinyswallow:1.5b}"
+# Must equal Dockerfile.ollama's EMBEDDING_MODEL default (tests/unit/deploy check it).
+export EMBEDDING_MODEL="${EMBEDDING_MODEL:-bge-m3:567m}"
+export KNOWLEDGE_BUCKET="${KNOWLEDGE_BUCKET:-}" KNOWLEDGE_OBJECT="${KNOWLEDGE_OBJECT:-index.sqlite}"
 REPO="${REPO:-coda}"
 TAG="${TAG:-$(git -C "$HERE" rev-parse --short HEAD 2>/dev/null || date +%Y%m%d%H%M%S)}"
 case "$MIN_INSTANCES" in 0|1) ;; *) die "MIN_INSTANCES must be 0 or 1" ;; esac
 [[ "$MAX_INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "MAX_INSTANCES must be a positive integer"
 [[ "$WEB_MAX_INSTANCES" =~ ^[1-9][0-9]*$ ]] || die "WEB_MAX_INSTANCES must be a positive integer"
+if [ -n "$KNOWLEDGE_BUCKET" ]; then
+  [ "$VARIANT" != vllm ] || die "KNOWLEDGE_BUCKET: the vllm variant serves no embedding model; deploy gpu or cpu"
+  [[ "$KNOWLEDGE_BUCKET" =~ ^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$ ]] \
+    || die "KNOWLEDGE_BUCKET must be a bucket name (lower case, digits, . _ -), without gs://"
+  [[ "$KNOWLEDGE_OBJECT" =~ ^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$ && "$KNOWLEDGE_OBJECT" != *..* ]] \
+    || die "KNOWLEDGE_OBJECT must be an object name such as index.sqlite or indexes/2026-06-01.sqlite"
+fi
 
 export OLLAMA_SERVICE=coda-ollama VLLM_SERVICE=coda-vllm WEB_SERVICE=coda-web
 export OLLAMA_SA="coda-ollama@${PROJECT_ID}.iam.gserviceaccount.com"
@@ -135,7 +158,8 @@ if [ "$SERVER" = ollama ]; then
   export OLLAMA_IMAGE="${REGISTRY}/ollama:${TAG}-${QUANT}"
   MODEL_SERVICE=$OLLAMA_SERVICE MODEL_SA=$OLLAMA_SA
   MODEL_TEMPLATE="$HERE/cloudrun/ollama-$VARIANT.yaml" WEB_TEMPLATE="$HERE/cloudrun/web.yaml"
-  BUILD_CONFIG="$HERE/cloudbuild.yaml" BUILD_SUBSTITUTIONS="_REGION=$REGION,_REPO=$REPO,_TAG=$TAG,_QUANT=$QUANT"
+  BUILD_CONFIG="$HERE/cloudbuild.yaml"
+  BUILD_SUBSTITUTIONS="_REGION=$REGION,_REPO=$REPO,_TAG=$TAG,_QUANT=$QUANT,_EMBEDDING_MODEL=$EMBEDDING_MODEL"
   SIZING="$QUANT, parallel $OLLAMA_NUM_PARALLEL"
 else
   export VLLM_MAX_NUM_SEQS="${VLLM_MAX_NUM_SEQS:-64}"
@@ -244,11 +268,17 @@ if [ "$PUBLIC" = 1 ]; then
 else
   log "access: IAP, only $IAP_MEMBERS; limits per user: $ANSWERS_PER_MINUTE a minute, $ANSWERS_PER_DAY a day, $STREAMS_PER_USER at once, $TOKENS_PER_DAY tokens a day (0: none)"
 fi
+if [ -n "$KNOWLEDGE_BUCKET" ]; then
+  log "knowledge base: gs://$KNOWLEDGE_BUCKET/$KNOWLEDGE_OBJECT, read-only at /knowledge, embedding model $EMBEDDING_MODEL"
+else
+  log "knowledge base: none (set KNOWLEDGE_BUCKET to mount an index)"
+fi
 log "cost ceiling: at most $MAX_INSTANCES model-server instance(s) at \$$MODEL_HOURLY/h and $WEB_MAX_INSTANCES web at \$$WEB_HOURLY/h: $(ceiling) if all ran around the clock"
 
 log "1/8 enabling APIs"
 gc services enable run.googleapis.com artifactregistry.googleapis.com cloudbuild.googleapis.com \
-  iam.googleapis.com secretmanager.googleapis.com iap.googleapis.com monitoring.googleapis.com
+  iam.googleapis.com secretmanager.googleapis.com iap.googleapis.com monitoring.googleapis.com \
+  ${KNOWLEDGE_BUCKET:+storage.googleapis.com}
 
 log "2/8 Artifact Registry repository $REPO"
 exists artifacts repositories describe "$REPO" --location "$REGION" \
@@ -284,6 +314,18 @@ gc secrets add-iam-policy-binding "$GMP_CONFIG_SECRET" \
   --member "serviceAccount:$WEB_SA" --role roles/secretmanager.secretAccessor
 gc projects add-iam-policy-binding "$PROJECT_ID" \
   --member "serviceAccount:$WEB_SA" --role roles/monitoring.metricWriter --condition None
+
+if [ -n "$KNOWLEDGE_BUCKET" ]; then
+  log "4/8 the knowledge base's index gs://$KNOWLEDGE_BUCKET/$KNOWLEDGE_OBJECT, readable by coda-web"
+  # The web tier stops at start without its index: refuse now rather than deploy a failing revision.
+  if [ "$DRY_RUN" = 0 ] && ! gcloud --project "$PROJECT_ID" --quiet storage objects describe \
+       "gs://$KNOWLEDGE_BUCKET/$KNOWLEDGE_OBJECT" >/dev/null 2>&1; then
+    die "gs://$KNOWLEDGE_BUCKET/$KNOWLEDGE_OBJECT does not exist (or cannot be read): build the index and \
+gcloud storage cp it there first (docs/deploy-cloud-run.md, \"The knowledge base\")"
+  fi
+  gc storage buckets add-iam-policy-binding "gs://$KNOWLEDGE_BUCKET" \
+    --member "serviceAccount:$WEB_SA" --role roles/storage.objectViewer
+fi
 
 if [ "$SKIP_BUILD" = 0 ]; then
   log "5/8 building and pushing both images with Cloud Build ($(basename "$BUILD_CONFIG"))"

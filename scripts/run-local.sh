@@ -6,6 +6,9 @@
 # - Makes sure $CODA_MODEL (TinySwallow by default) is loaded: downloads the official GGUF when the
 #   network allows; when it does not, falls back to the bundled small test model and says so in
 #   the log and in the page footer (CODA_MODEL_NOTICE).
+# - With CODA_EMBEDDING_MODEL set (a knowledge base, README "Knowledge base"), makes sure that
+#   model is in Ollama too: pulls it from Ollama's library when it is missing, and stops with how
+#   to get it otherwise.
 # - With CODA_PROVIDER=openai, starts no Ollama: the settings name the OpenAI-compatible server.
 # - Serves the web app with gunicorn. Ctrl-C stops both.
 set -euo pipefail
@@ -93,10 +96,23 @@ start_ollama() {  # the Ollama at $OLLAMA_HOST, started if need be, with $CODA_M
   fi
 }
 
+embedding_model() {  # $CODA_EMBEDDING_MODEL in the Ollama at $OLLAMA_HOST, pulled if need be
+  if has_model "$CODA_EMBEDDING_MODEL"; then
+    say "embedding model $CODA_EMBEDDING_MODEL is loaded"
+  elif "$ollama_bin" pull "$CODA_EMBEDDING_MODEL" > "$cache/ollama-pull.log" 2>&1; then
+    say "pulled the embedding model $CODA_EMBEDDING_MODEL"
+  else
+    die "the embedding model $CODA_EMBEDDING_MODEL is not in Ollama and could not be pulled \
+(offline? see $cache/ollama-pull.log); a local sentence-transformers folder can be imported with \
+OLLAMA_HOST=$OLLAMA_HOST python3 ollama/embedding_model.py $CODA_EMBEDDING_MODEL --folder DIR"
+  fi
+}
+
 if [ "${CODA_PROVIDER:-ollama}" = openai ]; then
   say "CODA_PROVIDER=openai: answers come from ${CODA_OPENAI_BASE_URL:-(CODA_OPENAI_BASE_URL is not set)}; no Ollama is started"
 else
   start_ollama
+  if [ -n "${CODA_EMBEDDING_MODEL:-}" ]; then embedding_model; fi
 fi
 
 # One key per machine, kept in the cache: a page left open keeps working across restarts.

@@ -21,6 +21,7 @@ from tests.support.ollama_server import (
     ollama_binary,
     small_model_gguf,
 )
+from tests.support.postgres_server import PostgresServer, postgres_bindir
 from tests.support.redis_server import RedisServer, redis_binary
 
 
@@ -140,6 +141,25 @@ def redis_server(redis_session: RedisServer) -> RedisServer:
     """The session's Redis, emptied for this test."""
     redis_session.flush()
     return redis_session
+
+
+@pytest.fixture(scope="session")
+def postgres_session() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL cluster with pgvector on a free loopback port, for the session."""
+    server = PostgresServer(postgres_bindir())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_session: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A new database of this test's own on the session's PostgreSQL (`vector` enabled): its
+    URL, with the password."""
+    name = f"t{len(postgres_session.databases)}_{request.node.name[:40]}".lower()
+    return postgres_session.create_database("".join(c if c.isalnum() else "_" for c in name))
 
 
 @pytest.fixture

@@ -278,7 +278,8 @@ class Settings:
     # --- Knowledge base (README "Knowledge base") ---
     knowledge_index: str = setting(
         "CODA_KNOWLEDGE_INDEX", parse.nonempty, "", Group.KNOWLEDGE,
-        "the index file `python -m coda.knowledge index` wrote, opened read-only; empty: none")
+        "the index `python -m coda.knowledge index` wrote: its file (read-only), or a"
+        " postgresql:// URL (pgvector; in no repr or message); empty: none", secret=True)
     embedding_model: str = setting(
         "CODA_EMBEDDING_MODEL", parse.model_name, "", Group.KNOWLEDGE,
         "the embedding model on the model server; must be the one the index was built with")

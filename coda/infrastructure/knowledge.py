@@ -1,25 +1,28 @@
 """The knowledge base at start: the index opened read-only, and refused unless it was built with
 the embedding model configured (vectors from two models are not comparable: every search would
-answer passages at random, silently); then what each turn of a knowledge preset searches."""
+answer passages at random, silently); then what each turn of a knowledge preset searches. The
+index is a file or a `postgresql://` URL (`coda.knowledge.store`); a URL's password is masked in
+every message."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from coda.config import Settings, SettingsError
 from coda.infrastructure.bootstrap import build_embedding_model, embedding_options
-from coda.knowledge.index import IndexUnusable, KnowledgeIndex
+from coda.knowledge.index import IndexUnusable
 from coda.knowledge.retriever import IndexKnowledgeBase
+from coda.knowledge.store import SearchIndex
+from coda.knowledge.store import open_index as open_store
 
 
-def open_index(settings: Settings) -> KnowledgeIndex | None:
+def open_index(settings: Settings) -> SearchIndex | None:
     """The index `CODA_KNOWLEDGE_INDEX` names, or None when it names none; raises
-    `SettingsError` (start-up stops) when it is missing, unreadable, or built with another
-    embedding model, saying to re-index."""
+    `SettingsError` (start-up stops) when it is missing, unreadable (a server that cannot be
+    reached within `CODA_KNOWLEDGE_TIMEOUT_SECONDS`), or built with another embedding model,
+    saying to re-index."""
     if not settings.knowledge_index:
         return None
     try:
-        index = KnowledgeIndex(Path(settings.knowledge_index))
+        index = open_store(settings.knowledge_index, timeout=settings.knowledge_timeout_seconds)
     except IndexUnusable as exc:
         raise SettingsError([f"CODA_KNOWLEDGE_INDEX: {exc}"]) from exc
     built_with = index.info.embedding_model

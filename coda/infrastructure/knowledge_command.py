@@ -1,4 +1,5 @@
-"""The operator's command: `python -m coda.knowledge index DIR --out FILE`.
+"""The operator's command: `python -m coda.knowledge index DIR --out FILE` (or `--out
+postgresql://…`, PostgreSQL with pgvector; its password is never printed).
 
 A composition root like `create_app`: it reads the settings (the model server, its auth, and
 `CODA_EMBEDDING_MODEL` with its prefixes and batch size), builds the embedding adapter, and hands
@@ -19,15 +20,20 @@ from coda.infrastructure.bootstrap import build_embedding_model, embedding_optio
 from coda.knowledge.chunks import DEFAULT_MAX_CHARS
 from coda.knowledge.index import IndexUnusable
 from coda.knowledge.indexer import build_index
+from coda.knowledge.store import shown
 from coda.llm import LLMError
 
 
 def parser() -> argparse.ArgumentParser:
     command = argparse.ArgumentParser(prog="python -m coda.knowledge")
     actions = command.add_subparsers(dest="action", required=True)
-    index = actions.add_parser("index", help="index a folder of documents into one file")
+    index = actions.add_parser(
+        "index", help="index a folder of documents into one file, or into PostgreSQL"
+    )
     index.add_argument("folder", type=Path, help="Markdown, text, HTML, DOCX and PDF files")
-    index.add_argument("--out", type=Path, required=True, help="the index file to write")
+    index.add_argument(
+        "--out", required=True, help="the index file to write, or a postgresql:// URL (pgvector)"
+    )
     index.add_argument(
         "--passage-chars",
         type=int,
@@ -66,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         model.close()
     print(
-        f"{arguments.out}: {summary.passages} passages; {len(summary.embedded)} files embedded,"
-        f" {len(summary.unchanged)} unchanged, {len(summary.removed)} removed,"
+        f"{shown(arguments.out)}: {summary.passages} passages;"
+        f" {len(summary.embedded)} files embedded, {len(summary.unchanged)} unchanged,"
+        f" {len(summary.removed)} removed,"
         f" {len(summary.skipped)} skipped",
         file=sys.stderr,
     )

@@ -4,17 +4,20 @@ Markdown and plain text are read line by line (ATX headings `#`…`######` outsi
 make the path); HTML with the standard library's tokenizer (`h1`…`h6`, block elements end
 paragraphs, `script` and `style` dropped); DOCX with python-docx (paragraph styles `Title` and
 `Heading N`, tables row by row) after its zip is checked for bombs; PDF with pypdf, page by page
-(its text layer only: a scanned page yields nothing). Every reader runs within `ReadLimits`.
+(its text layer only: a scanned page yields nothing); source code and configuration files (`KINDS`)
+as plain text, one section. Every reader takes the file's bytes and runs within `ReadLimits`.
 """
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import IO
 
 from coda.knowledge.limits import ReadLimits, UnreadableError, time_limit
 
@@ -67,34 +70,83 @@ class Section:
 
 
 def read_document(path: Path, limits: ReadLimits) -> list[Section]:
-    """The sections of `path`, by its suffix; raises `UnreadableError` naming why it cannot be
+    """The sections of `path`, by its name; raises `UnreadableError` naming why it cannot be
     read (its kind, its size, its time, a broken file)."""
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise UnreadableError(f"not a kind of document the indexer reads ({path.suffix or 'none'})")
+    kind = kind_of(path.name)
+    if kind is None:
+        raise UnreadableError(
+            f"not a kind of document the indexer reads ({path.suffix or 'none'})",
+            code="unsupported",
+            params={"suffix": path.suffix.lower()},
+        )
     size = path.stat().st_size
-    if size > limits.max_file_bytes:
-        raise UnreadableError(f"{size} bytes, over the limit of {limits.max_file_bytes}")
+    _check_size(size, limits)
+    return read_bytes(path.read_bytes(), kind, limits)
+
+
+def read_bytes(data: bytes, kind: str, limits: ReadLimits) -> list[Section]:
+    """The sections of a file's content `data` read as `kind` (a value of `KINDS`), blank ones
+    dropped; raises `UnreadableError` as `read_document` does."""
+    return kept(read_sections(data, kind, limits), limits)
+
+
+def read_sections(data: bytes, kind: str, limits: ReadLimits) -> list[Section]:
+    """Every section `data` holds, blank ones too (a PDF's page without text is one: the uploads'
+    reading process, `coda.knowledge.reader_process`, counts pages and tells a scan by them);
+    raises `UnreadableError` for a file too large, too slow or broken."""
+    _check_size(len(data), limits)
+    reader = READERS[kind]
     with time_limit(limits.seconds):
         try:
-            sections = [s for s in reader(path, limits) if s.text.strip()]
+            return list(reader(data, limits))
         except UnreadableError:
             raise
+        except MemoryError as exc:  # under a memory cap (the uploads' reading process)
+            raise UnreadableError("out of memory", code="too_much_memory") from exc
         except Exception as exc:  # a broken file: each library fails its own way
             raise UnreadableError(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
-    if sum(len(s.text) for s in sections) > limits.max_chars:
-        raise UnreadableError(f"more than {limits.max_chars} characters of text")
-    return sections
+
+
+def kept(sections: list[Section], limits: ReadLimits) -> list[Section]:
+    """The sections with text, if their text is within `limits.max_chars`, else
+    `UnreadableError`."""
+    found = [s for s in sections if s.text.strip()]
+    chars = sum(len(s.text) for s in found)
+    if chars > limits.max_chars:
+        raise UnreadableError(
+            f"more than {limits.max_chars} characters of text",
+            code="too_large",
+            params={"limit": limits.max_chars, "size": chars, "unit": "chars"},
+        )
+    return found
+
+
+def _check_size(size: int, limits: ReadLimits) -> None:
+    if size > limits.max_file_bytes:
+        raise UnreadableError(
+            f"{size} bytes, over the limit of {limits.max_file_bytes}",
+            code="too_large",
+            params={"limit": limits.max_file_bytes, "size": size, "unit": "bytes"},
+        )
+
+
+def kind_of(name: str) -> str | None:
+    """The kind of document a file named `name` holds (a key of `READERS`), by its suffix or, for
+    a few build files, its whole name; None for one the readers do not know."""
+    lowered = name.rsplit("/", 1)[-1].lower()
+    if lowered in CODE_NAMES:
+        return "code"
+    suffix = Path(lowered).suffix
+    return KINDS.get(suffix)
 
 
 def supported(path: Path) -> bool:
     """Whether the indexer reads files named like `path`."""
-    return path.suffix.lower() in READERS
+    return kind_of(path.name) is not None
 
 
-def read_text_file(path: Path) -> str:
+def decode_text(raw: bytes) -> str:
     """A text file's content in the first of `ENCODINGS` it decodes in."""
-    raw = path.read_bytes()
     for encoding in ENCODINGS:
         try:
             return raw.decode(encoding)
@@ -124,12 +176,12 @@ def markdown_sections(text: str) -> Iterator[Section]:
     yield Section("\n".join(lines), tuple(path))
 
 
-def _markdown(path: Path, limits: ReadLimits) -> Iterable[Section]:
-    return markdown_sections(read_text_file(path))
+def _markdown(data: bytes, limits: ReadLimits) -> Iterable[Section]:
+    return markdown_sections(decode_text(data))
 
 
-def _plain(path: Path, limits: ReadLimits) -> Iterable[Section]:
-    return [Section(read_text_file(path))]
+def _plain(data: bytes, limits: ReadLimits) -> Iterable[Section]:
+    return [Section(decode_text(data))]
 
 
 class _HTMLSections(HTMLParser):
@@ -185,34 +237,42 @@ def html_sections(text: str) -> list[Section]:
     return parser.finish()
 
 
-def _html(path: Path, limits: ReadLimits) -> Iterable[Section]:
-    return html_sections(read_text_file(path))
+def _html(data: bytes, limits: ReadLimits) -> Iterable[Section]:
+    return html_sections(decode_text(data))
 
 
-def check_zip(path: Path, limits: ReadLimits) -> None:
+def check_zip(source: Path | IO[bytes], limits: ReadLimits) -> None:
     """Refuse a zip whose parts would unpack past the limits: a bomb is refused before any of it
     is inflated (the declared sizes bound what `zipfile` will inflate)."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             members = archive.infolist()
     except zipfile.BadZipFile as exc:
         raise UnreadableError(f"not a DOCX (zip) file: {exc}") from exc
     unpacked = sum(m.file_size for m in members)
     packed = sum(m.compress_size for m in members)
     if unpacked > limits.max_unpacked_bytes:
-        raise UnreadableError(f"unpacks to {unpacked} bytes, over {limits.max_unpacked_bytes}")
+        raise UnreadableError(
+            f"unpacks to {unpacked} bytes, over {limits.max_unpacked_bytes}",
+            code="bomb",
+            params={"limit": limits.max_unpacked_bytes, "size": unpacked},
+        )
     if unpacked > MIN_RATIO_CHECKED and unpacked > limits.max_ratio * max(packed, 1):
-        raise UnreadableError(f"compressed {unpacked // max(packed, 1)} to 1: a zip bomb")
+        raise UnreadableError(
+            f"compressed {unpacked // max(packed, 1)} to 1: a zip bomb",
+            code="bomb",
+            params={"limit": limits.max_ratio, "ratio": unpacked // max(packed, 1)},
+        )
 
 
 MIN_RATIO_CHECKED = 1 << 20  # small files may pack tightly (a page of repeated text)
 
 
-def _docx(path: Path, limits: ReadLimits) -> Iterable[Section]:
-    import docx  # python-docx: only the indexer needs it
+def _docx(data: bytes, limits: ReadLimits) -> Iterable[Section]:
+    import docx  # python-docx: only DOCX files need it
 
-    check_zip(path, limits)
-    document = docx.Document(str(path))
+    check_zip(io.BytesIO(data), limits)
+    document = docx.Document(io.BytesIO(data))
     sections: list[Section] = []
     heading: list[str] = []
     lines: list[str] = []
@@ -237,27 +297,52 @@ def _docx_level(style: str) -> int:
     return int(found.group(1)) if found else 0
 
 
-def _pdf(path: Path, limits: ReadLimits) -> Iterable[Section]:
-    from pypdf import PdfReader  # only the indexer needs it
+def _pdf(data: bytes, limits: ReadLimits) -> Iterable[Section]:
+    from pypdf import PdfReader  # only PDF files need it
 
-    reader = PdfReader(str(path))
+    reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted:
-        raise UnreadableError("encrypted PDF")
-    if len(reader.pages) > limits.max_pages:
-        raise UnreadableError(f"{len(reader.pages)} pages, over the limit of {limits.max_pages}")
+        raise UnreadableError("encrypted PDF", code="encrypted")
+    pages = len(reader.pages)  # counted from the page tree, before any text is extracted
+    if pages > limits.max_pages:
+        raise UnreadableError(
+            f"{pages} pages, over the limit of {limits.max_pages}",
+            code="too_many_pages",
+            params={"limit": limits.max_pages, "pages": pages},
+        )
     return [
         Section(page.extract_text() or "", page=number)
         for number, page in enumerate(reader.pages, start=1)
     ]
 
 
-READERS: dict[str, Callable[[Path, ReadLimits], Iterable[Section]]] = {
-    ".md": _markdown,
-    ".markdown": _markdown,
-    ".txt": _plain,
-    ".text": _plain,
-    ".html": _html,
-    ".htm": _html,
-    ".docx": _docx,
-    ".pdf": _pdf,
+READERS: dict[str, Callable[[bytes, ReadLimits], Iterable[Section]]] = {
+    "markdown": _markdown,
+    "text": _plain,
+    "code": _plain,  # source code is text whose lines matter: one section, read as is
+    "html": _html,
+    "docx": _docx,
+    "pdf": _pdf,
+}
+# Source code and configuration files: whatever a team keeps in its repositories and pastes.
+CODE_SUFFIXES = frozenset(
+    {
+        *(".py", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".jsx", ".go", ".rs", ".java", ".kt"),
+        *(".kts", ".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".cs", ".rb", ".php", ".swift"),
+        *(".scala", ".sh", ".bash", ".zsh", ".sql", ".css", ".scss", ".less", ".json", ".yaml"),
+        *(".yml", ".toml", ".ini", ".cfg", ".conf", ".xml", ".lua", ".r", ".pl", ".dart"),
+        *(".vue", ".svelte", ".proto", ".graphql", ".tf"),
+    }
+)
+CODE_NAMES = frozenset({"dockerfile", "makefile", "containerfile", "gemfile", "rakefile"})
+KINDS: dict[str, str] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".docx": "docx",
+    ".pdf": "pdf",
+    **dict.fromkeys(CODE_SUFFIXES, "code"),
 }

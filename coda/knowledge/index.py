@@ -13,6 +13,8 @@ the cosine.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -70,7 +72,16 @@ def connect_for_writing(path: Path) -> sqlite3.Connection:
 
 def read_info(connection: sqlite3.Connection) -> IndexInfo | None:
     """The index's `IndexInfo`, or None for an empty one."""
-    meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+    return info_from_meta(dict(connection.execute("SELECT key, value FROM meta").fetchall()))
+
+
+def write_info(connection: sqlite3.Connection, info: IndexInfo) -> None:
+    connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta_of(info).items())
+
+
+def info_from_meta(meta: dict[str, str]) -> IndexInfo | None:
+    """The `IndexInfo` a store's meta table holds (key to value), or None for an empty one;
+    raises `IndexUnusable` for another format."""
     if "embedding_model" not in meta:
         return None
     if meta.get("format") != FORMAT_VERSION:
@@ -83,15 +94,15 @@ def read_info(connection: sqlite3.Connection) -> IndexInfo | None:
     )
 
 
-def write_info(connection: sqlite3.Connection, info: IndexInfo) -> None:
-    values = {
+def meta_of(info: IndexInfo) -> dict[str, str]:
+    """What a store's meta table holds for `info`, with this format's version."""
+    return {
         "format": FORMAT_VERSION,
         "embedding_model": info.embedding_model,
         "dimension": str(info.dimension),
         "passage_prefix": info.passage_prefix,
         "passage_chars": str(info.passage_chars),
     }
-    connection.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
 
 
 def known_files(connection: sqlite3.Connection) -> dict[str, str]:
@@ -128,6 +139,63 @@ def replace_file(
 def forget_file(connection: sqlite3.Connection, path: str) -> None:
     connection.execute("DELETE FROM passages WHERE path = ?", (path,))
     connection.execute("DELETE FROM files WHERE path = ?", (path,))
+
+
+class SqliteWriter:
+    """`coda.knowledge.store.IndexWriter` over the file: the run writes a copy beside it
+    (`.partial`) and `commit` moves the copy over the file, so instances opening it meanwhile
+    see the old index or the new one, never half of one; `abort` leaves the old one in place."""
+
+    def __init__(self, path: Path) -> None:
+        self._out = path
+        self._working = path.with_name(path.name + ".partial")
+        if path.exists():
+            shutil.copyfile(path, self._working)
+        else:
+            self._working.unlink(missing_ok=True)
+        self._db = connect_for_writing(self._working)
+
+    def read_info(self) -> IndexInfo | None:
+        return read_info(self._db)
+
+    def write_info(self, info: IndexInfo) -> None:
+        with self._db:
+            write_info(self._db, info)
+
+    def known_files(self) -> dict[str, str]:
+        return known_files(self._db)
+
+    def replace_file(
+        self,
+        path: str,
+        sha256: str,
+        passages: Sequence[Passage],
+        vectors: Sequence[Sequence[float]],
+    ) -> None:
+        replace_file(self._db, path, sha256, passages, vectors)
+
+    def forget_file(self, path: str) -> None:
+        with self._db:
+            forget_file(self._db, path)
+
+    def clear(self) -> None:
+        with self._db:
+            self._db.execute("DELETE FROM passages")
+            self._db.execute("DELETE FROM files")
+            self._db.execute("DELETE FROM meta")
+
+    def count(self) -> int:
+        (count,) = self._db.execute("SELECT count(*) FROM passages").fetchone()
+        return int(count)
+
+    def commit(self) -> None:
+        self._db.execute("VACUUM")
+        self._db.close()
+        os.replace(self._working, self._out)
+
+    def abort(self) -> None:
+        self._db.close()
+        self._working.unlink(missing_ok=True)
 
 
 class KnowledgeIndex:

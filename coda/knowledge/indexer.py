@@ -1,16 +1,14 @@
 """Building the index from a folder: each readable file cut into passages and embedded, the
 unchanged ones (same content hash, same model, prefix and passage size) kept as they are.
 
-The index is written to a copy beside the target and moved over it when complete, so web
-instances that open it meanwhile see the old index or the new one, never half of one, and a
-failed run (the embedding server down) leaves the old one in place.
+Whatever the store, web instances see the old index or the new one, never half of one, and a
+failed run (the embedding server down) leaves the old one in place: the file is written as a
+copy moved over it when complete, PostgreSQL in one transaction (`coda.knowledge.store`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,7 @@ from coda.knowledge import index
 from coda.knowledge.chunks import DEFAULT_MAX_CHARS, passages
 from coda.knowledge.documents import read_document, supported
 from coda.knowledge.limits import ReadLimits, UnreadableError
+from coda.knowledge.store import open_writer
 from coda.llm import EmbeddingModel, EmbeddingOptions, embed_passages
 
 Report = Callable[[str], None]
@@ -48,7 +47,7 @@ def documents_in(folder: Path) -> list[Path]:
 
 def build_index(
     folder: Path,
-    out: Path,
+    out: Path | str,
     model: EmbeddingModel,
     options: EmbeddingOptions,
     *,
@@ -56,17 +55,13 @@ def build_index(
     passage_chars: int = DEFAULT_MAX_CHARS,
     report: Report = lambda line: None,
 ) -> Summary:
-    """Index `folder` into the file `out`, re-embedding only what changed; `report` gets one
-    line per step (the command prints them). Raises `coda.llm.LLMError` when embedding fails:
-    then `out` is left as it was."""
+    """Index `folder` into `out` (a file, or a `postgresql://` URL), re-embedding only what
+    changed; `report` gets one line per step (the command prints them). Raises
+    `coda.llm.LLMError` when embedding fails and `IndexUnusable` when the index cannot be
+    written: then `out` is left as it was."""
     limits = limits or ReadLimits()
-    working = out.with_name(out.name + ".partial")
-    if out.exists():
-        shutil.copyfile(out, working)
-    else:
-        working.unlink(missing_ok=True)
     summary = Summary()
-    connection = index.connect_for_writing(working)
+    writer = open_writer(out)
     try:
         wanted = index.IndexInfo(
             embedding_model=model.model,
@@ -74,15 +69,13 @@ def build_index(
             passage_prefix=options.passage_prefix,
             passage_chars=passage_chars,
         )
-        built = index.read_info(connection)
+        built = writer.read_info()
         if built is not None and _comparable(built) != _comparable(wanted):
             report(f"the index was built with {_describe(built)}; re-embedding every file")
-            with connection:
-                connection.execute("DELETE FROM passages")
-                connection.execute("DELETE FROM files")
+            writer.clear()
             built = None
         dimension = built.dimension if built else 0
-        known = index.known_files(connection)
+        known = writer.known_files()
         found = documents_in(folder)
         for number, path in enumerate(found, start=1):
             name = path.relative_to(folder).as_posix()
@@ -97,7 +90,7 @@ def build_index(
             except UnreadableError as exc:
                 summary.skipped.append((name, str(exc)))
                 report(f"{where}: skipped, {exc}")
-                index.forget_file(connection, name)
+                writer.forget_file(name)
                 continue
 
             def progress(done: int, where: str = where, total: int = len(cut)) -> None:
@@ -106,28 +99,23 @@ def build_index(
             vectors = embed_passages(model, [p.text for p in cut], options, on_batch=progress)
             if vectors:
                 dimension = _same_dimension(dimension, len(vectors[0]), model.model)
-            index.replace_file(connection, name, digest, cut, vectors)
+            writer.replace_file(name, digest, cut, vectors)
             summary.embedded.append(name)
             if not cut:
                 report(f"{where}: no text")
         present = {path.relative_to(folder).as_posix() for path in found}
-        with connection:
-            for name in sorted(set(known) - present):
-                index.forget_file(connection, name)
-                summary.removed.append(name)
-                report(f"{name}: removed (no longer in the folder)")
+        for name in sorted(set(known) - present):
+            writer.forget_file(name)
+            summary.removed.append(name)
+            report(f"{name}: removed (no longer in the folder)")
         if not dimension:  # nothing embedded yet: ask the model once what its vectors are
             dimension = len(embed_passages(model, ["dimension"], options)[0])
-        with connection:
-            index.write_info(connection, _with_dimension(wanted, dimension))
-        (summary.passages,) = connection.execute("SELECT count(*) FROM passages").fetchone()
-        connection.execute("VACUUM")
+        writer.write_info(_with_dimension(wanted, dimension))
+        summary.passages = writer.count()
+        writer.commit()
     except BaseException:
-        connection.close()
-        working.unlink(missing_ok=True)
+        writer.abort()
         raise
-    connection.close()
-    os.replace(working, out)
     return summary
 
 

@@ -1,15 +1,16 @@
 """The knowledge base a turn searches: the question embedded (with the model's query prefix), the
 index searched, the passages above the score kept; `coda.llm.KnowledgeBase` for the frontend.
 
-The search is an exact dot product on the worker's event loop: 20-36 ms at 100,000 passages on
-shared cores (docs/knowledge.md), once per question of a knowledge preset. That holds every other
-answer on the worker as long, which is acceptable at that size; past it, the search belongs
-elsewhere (pgvector, or a thread pool), not here.
+With the file, the search is an exact dot product on the worker's event loop: 20-36 ms at 100,000
+passages on shared cores (docs/knowledge.md), once per question of a knowledge preset. That holds
+every other answer on the worker as long, which is acceptable at that size; past it, the search
+belongs in PostgreSQL (`coda.knowledge.postgres`), where the greenlet waits on a socket as for the
+embedding.
 """
 
 from __future__ import annotations
 
-from coda.knowledge.index import KnowledgeIndex
+from coda.knowledge.store import SearchIndex
 from coda.llm import EmbeddingModel, EmbeddingOptions, Source, embed_query
 
 
@@ -19,7 +20,7 @@ class IndexKnowledgeBase:
 
     def __init__(
         self,
-        index: KnowledgeIndex,
+        index: SearchIndex,
         model: EmbeddingModel,
         options: EmbeddingOptions,
         *,
@@ -33,7 +34,8 @@ class IndexKnowledgeBase:
         self._min_score = min_score
 
     def search(self, question: str) -> list[Source]:
-        """See `coda.llm.KnowledgeBase.search`; raises `LLMError` when the embedding fails."""
+        """See `coda.llm.KnowledgeBase.search`; raises `LLMError` when the embedding or the
+        index's server fails or is slower than its timeout."""
         vector = embed_query(self._model, question, self._options)
         hits = self._index.search(vector, top_k=self._top_k, min_score=self._min_score)
         return [
@@ -48,6 +50,6 @@ class IndexKnowledgeBase:
         ]
 
     def close(self) -> None:
-        """The embedding model's connections and the index file (at worker exit)."""
+        """The embedding model's connections and the index's file or pool (at worker exit)."""
         self._model.close()
         self._index.close()

@@ -51,6 +51,10 @@ RENDER_ENV = {
     "STREAMS_PER_INSTANCE": "4",
     "GMP_CONFIG_SECRET": "coda-gmp-config",
     "GMP_CONFIG_VERSION": "2",
+    # No knowledge base unless a test gives a bucket.
+    "KNOWLEDGE_BUCKET": "",
+    "KNOWLEDGE_OBJECT": "index.sqlite",
+    "EMBEDDING_MODEL": "bge-m3:567m",
 }
 # Who may pass IAP in the deploys the tests run (the script requires it unless --public).
 IAP_MEMBERS = "user:ada@example.com,group:team@example.com"
@@ -81,6 +85,23 @@ def dockerfile_instructions(dockerfile: str) -> list[tuple[str, str]]:
             keyword, _, rest = line.partition(" ")
             pairs.append((keyword.upper(), rest.strip()))
     return pairs
+
+
+def compose_web_env(environment: dict[str, str]) -> dict[str, str]:
+    """The web container's environment as compose interpolates it: `${NAME:-default}` (unset or
+    empty: the default) and `${NAME-default}` (unset only)."""
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+    def value(match: re.Match[str]) -> str:
+        given = environment.get(match[1])
+        if given is None or (match[2] == ":-" and not given):
+            return match[3]
+        return given
+
+    return {
+        name: re.sub(r"\$\{(\w+)(:?-)([^}]*)\}", value, str(raw))
+        for name, raw in compose["services"]["web"]["environment"].items()
+    }
 
 
 def hadolint() -> str:

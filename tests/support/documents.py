@@ -3,6 +3,7 @@ small Japanese and English corpus with questions whose passage is known."""
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -22,8 +23,20 @@ def write_pdf(path: Path, pages: list[str]) -> Path:
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * n} 0 R"
             f" /Resources << /Font << /F1 {font} 0 R >> >> >>".encode()
         )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
+        objects.append(pdf_stream(content))
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    path.write_bytes(pdf_file(objects))
+    return path
+
+
+def pdf_stream(content: bytes, dictionary: bytes = b"") -> bytes:
+    """A PDF stream object holding `content`, `dictionary` entries beside its length."""
+    return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (dictionary, len(content), content)
+
+
+def pdf_file(objects: list[bytes]) -> bytes:
+    """A PDF of `objects` numbered from 1 (the first the catalog), with its cross-reference
+    table: written by hand, so a test can make any structure, hostile ones too."""
     body = b"%PDF-1.4\n"
     offsets = []
     for number, obj in enumerate(objects, start=1):
@@ -36,8 +49,31 @@ def write_pdf(path: Path, pages: list[str]) -> Path:
         len(objects) + 1,
         xref,
     )
-    path.write_bytes(body)
-    return path
+    return body
+
+
+def blank_pdf(pages: int) -> bytes:
+    """A PDF of `pages` pages without any text, as a scanner's would be without its images,
+    written by pypdf."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(612, 792)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def encrypted_pdf(path: Path, text: str) -> bytes:
+    """A PDF with `text` on its one page, encrypted (AES-256) by pypdf with a user password."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter(clone_from=write_pdf(path, [text]))
+    writer.encrypt("password", algorithm="AES-256")
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 def write_docx(path: Path, blocks: list[tuple[str, str]]) -> Path:

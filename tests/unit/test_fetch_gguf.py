@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.support.scripts import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "ollama" / "fetch_gguf.py"
 PAYLOAD = b"GGUF" + bytes(range(256)) * 64
 PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -20,13 +20,7 @@ PAYLOAD_SHA = hashlib.sha256(PAYLOAD).hexdigest()
 
 @pytest.fixture(scope="module")
 def fetch_gguf() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fetch_gguf", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["fetch_gguf"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "fetch_gguf")
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@ by the test indexed, re-indexed incrementally, and searched for the right passag
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -16,8 +13,8 @@ from coda.knowledge.index import KnowledgeIndex
 from coda.knowledge.indexer import build_index
 from coda.llm import CannotEmbedError, EmbeddingModel, EmbeddingOptions, embed_query
 from tests.support.documents import QUESTIONS, write_corpus, write_pdf
-from tests.support.embedding_model import EMBEDDING_DIMENSION
-from tests.support.ollama_server import ROOT, TEST_MODEL, OllamaServer
+from tests.support.embedding_model import EMBEDDING_DIMENSION, run_index_command
+from tests.support.ollama_server import TEST_MODEL, OllamaServer
 from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.integration
@@ -58,21 +55,9 @@ def test_the_command_indexes_a_folder_and_names_what_it_skips(
     write_pdf(folder / "manual.pdf", ["Reset the router by holding its button."])
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
     out = tmp_path / "knowledge.sqlite"
-    env = {
-        **os.environ,
-        "OLLAMA_HOST": ollama_server.host,
-        "CODA_EMBEDDING_MODEL": embedding_model,
-        "CODA_EMBEDDING_BATCH_SIZE": "4",
-    }
 
-    done = subprocess.run(
-        [sys.executable, "-m", "coda.knowledge", "index", str(folder), "--out", str(out)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    done = run_index_command(
+        ollama_server, embedding_model, folder, out, CODA_EMBEDDING_BATCH_SIZE="4"
     )
 
     assert done.returncode == 0, done.stderr

@@ -3,12 +3,10 @@ secret key to the web service only, any OpenAI-compatible server instead."""
 
 from __future__ import annotations
 
-import re
-
 import yaml
 
 from coda.config import Settings
-from tests.support.deploy_files import ROOT
+from tests.support.deploy_files import ROOT, compose_web_env
 
 
 def test_compose_waits_for_a_healthy_ollama_and_serves_web_on_8080() -> None:
@@ -29,28 +27,15 @@ def test_compose_passes_the_secret_key_from_the_environment_to_web_only() -> Non
     assert "CODA_SECRET_KEY" not in compose["services"]["ollama"]["environment"]
 
 
-def _compose_web_env(environment: dict[str, str]) -> dict[str, str]:
-    """The web container's environment as compose interpolates it (`${NAME:-default}`)."""
-    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    return {
-        name: re.sub(
-            r"\$\{(\w+):-([^}]*)\}",
-            lambda m: environment.get(m[1]) or m[2],
-            str(value),
-        )
-        for name, value in compose["services"]["web"]["environment"].items()
-    }
-
-
 def test_compose_runs_the_web_container_on_ollama_by_default() -> None:
-    settings = Settings.from_env(_compose_web_env({}))
+    settings = Settings.from_env(compose_web_env({}))
 
     assert (settings.provider, settings.server_url) == ("ollama", "http://ollama:11434")
 
 
 def test_compose_points_the_web_container_at_any_openai_compatible_server() -> None:
     key = "sk-from-dotenv"
-    env = _compose_web_env(
+    env = compose_web_env(
         {
             "CODA_PROVIDER": "openai",
             "CODA_OPENAI_BASE_URL": "http://host.containers.internal:8000/v1",

@@ -3,12 +3,13 @@ files named and refused within their bounds."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from coda.knowledge.chunks import passages, sentences
-from coda.knowledge.documents import Section, read_document
+from coda.knowledge.documents import Section, read_document, supported
 from coda.knowledge.limits import ReadLimits, UnreadableError
 from tests.support.documents import write_docx, write_pdf, write_zip_bomb
 
@@ -105,6 +106,30 @@ def test_reading_stops_at_its_time_limit(tmp_path: Path) -> None:
 
     with pytest.raises(UnreadableError, match="longer than"):
         read_document(path, ReadLimits(seconds=0.05))
+
+
+def test_a_pdf_reader_that_catches_exceptions_still_stops_at_the_time_limit(
+    tmp_path: Path,
+) -> None:
+    path = write_pdf(tmp_path / "long.pdf", [f"Page {n}" for n in range(2000)])  # about 2 s
+
+    started = time.monotonic()
+    with pytest.raises(UnreadableError, match="longer than") as caught:
+        read_document(path, ReadLimits(seconds=0.2))
+
+    assert time.monotonic() - started < 1
+    assert caught.value.code == "too_slow"
+
+
+def test_source_code_and_build_files_are_read_whole(tmp_path: Path) -> None:
+    code = tmp_path / "tool.PY"
+    code.write_text("# not a heading\nprint(1)\n")
+    (tmp_path / "Dockerfile").write_text("FROM debian\n")
+
+    assert read_document(code, LIMITS) == [Section("# not a heading\nprint(1)\n")]
+    assert supported(tmp_path / "Dockerfile")
+    assert supported(tmp_path / "x.tsx")
+    assert not supported(tmp_path / "photo.png")
 
 
 def test_sentences_end_at_japanese_and_latin_marks() -> None:

@@ -12,43 +12,22 @@ from flask import Flask
 from coda.config import Settings, SettingsError
 from coda.frontend import EXTENSION_KEY, Services
 from coda.infrastructure.app import create_app
-from coda.knowledge import index
-from coda.knowledge.chunks import Passage
-from coda.knowledge.index import IndexInfo, IndexUnusable, KnowledgeIndex
+from coda.knowledge.index import IndexUnusable, KnowledgeIndex, SqliteWriter
 from coda.knowledge.retriever import IndexKnowledgeBase
 from tests.support.settings import WEB_SETTINGS
+from tests.support.small_index import assert_small_search, write_small
 from tests.support.stub_model import StubModel
 
 
 def write(path: Path, model: str = "embed:1") -> Path:
-    connection = index.connect_for_writing(path)
-    with connection:
-        index.write_info(connection, IndexInfo(embedding_model=model, dimension=2))
-    index.replace_file(
-        connection,
-        "a.md",
-        "h1",
-        [Passage("east", ("方角", "東"), None), Passage("north", (), 2)],
-        [[1.0, 0.0], [0.0, 1.0]],
-    )
-    index.replace_file(connection, "b.md", "h2", [Passage("north-east")], [[0.6, 0.8]])
-    connection.close()
+    write_small(SqliteWriter(path), model)
     return path
 
 
 def test_search_answers_best_first_above_the_threshold(tmp_path: Path) -> None:
     opened = KnowledgeIndex(write(tmp_path / "k.sqlite"))
     try:
-        hits = opened.search([0.0, 1.0], top_k=2, min_score=0.5)
-
-        assert [(h.path, h.passage.text, round(h.score, 3)) for h in hits] == [
-            ("a.md", "north", 1.0),
-            ("b.md", "north-east", 0.8),
-        ]
-        assert hits[0].passage.page == 2
-        assert opened.search([1.0, 0.0], top_k=1, min_score=0)[0].passage.heading == ("方角", "東")
-        assert opened.search([0.0, 1.0], top_k=5, min_score=0.9)[0].passage.text == "north"
-        assert len(opened.search([0.0, 1.0], top_k=5, min_score=-1)) == 3
+        assert_small_search(opened)
     finally:
         opened.close()
 

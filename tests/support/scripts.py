@@ -1,0 +1,21 @@
+"""The repository's standalone scripts (ollama/*.py, run as files in build stages, never
+installed) loaded as modules, so unit tests can call their functions."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """Execute the file at `path` as the module `name`, registered in `sys.modules` (dataclasses
+    look their module up there)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
