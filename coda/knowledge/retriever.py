@@ -1,10 +1,10 @@
 """The knowledge base a turn searches: the question embedded (with the model's query prefix), the
 index searched, the passages above the score kept; `coda.llm.KnowledgeBase` for the frontend.
 
-With the file, the search is an exact dot product on the worker's event loop: about 25 ms at
-100,000 passages (docs/knowledge.md), once per question of a knowledge preset. That holds every
-other answer on the worker as long, which is acceptable at that size; past it, the search belongs
-in PostgreSQL (`coda.knowledge.postgres`), where the greenlet waits on a socket as for the
+With the file, the search is an exact dot product on the worker's event loop: 20-36 ms at 100,000
+passages on shared cores (docs/knowledge.md), once per question of a knowledge preset. That holds
+every other answer on the worker as long, which is acceptable at that size; past it, the search
+belongs in PostgreSQL (`coda.knowledge.postgres`), where the greenlet waits on a socket as for the
 embedding.
 """
 

@@ -141,3 +141,132 @@ def write_corpus(folder: Path) -> Path:
     for name, text in CORPUS.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+# The recall corpus: two handbooks, one Japanese and one English, each a file of short sections
+# on neighbouring subjects (leave, money, devices, travel...), so a question has near misses to
+# beat. Each question is worded apart from its passage, which is named by a phrase only it holds.
+RECALL_CORPUS = {
+    "社内規程.md": """# 社内規程
+
+## 年次有給休暇
+年次有給休暇は入社から六か月後に十日付与され、翌年度まで繰り越せます。
+
+## 経費精算
+立て替えた交通費は月末までに経費システムで申請し、領収書の画像を添付します。
+
+## 在宅勤務
+在宅勤務は週三日まで認められ、始業と終業の連絡をチャットで行います。
+
+## 健康診断
+定期健康診断は毎年十月に実施され、受診しない場合は産業医から連絡があります。
+
+## 出張
+国内出張の宿泊費は一泊一万二千円を上限とし、新幹線は普通車を利用します。
+
+## 育児休業
+育児休業は子が一歳六か月になるまで取得でき、復職前に人事と面談します。
+
+## 退職手続き
+退職を希望する場合は一か月前までに退職届を提出し、社員証とパソコンを返却します。
+
+## 防災
+地震が起きたら机の下に身を隠し、揺れが収まってから非常階段で一階へ避難します。
+
+## 研修
+新入社員研修は四月に二週間行われ、ビジネスマナーと情報セキュリティを学びます。
+
+## 名刺
+名刺の発注は総務部のフォームから行い、届くまで五営業日かかります。
+
+## 社員食堂
+社員食堂は十一時半から十四時まで営業し、社員証で支払います。
+
+## 通勤手当
+通勤手当は最も経済的な経路の定期代を上限として毎月の給与と一緒に支給されます。
+""",
+    "handbook.md": """# Engineering handbook
+
+## On-call
+Each engineer is on call for one week every two months and must acknowledge a page within
+fifteen minutes.
+
+## Code review
+Every change needs the approval of one reviewer who did not write it before it is merged.
+
+## Deployments
+Production deploys happen from Monday to Thursday; nothing is deployed on Fridays.
+
+## Incidents
+After an outage the team writes a blameless postmortem within five working days.
+
+## Backups
+The database is backed up every night and a restore is rehearsed once a quarter.
+
+## Laptops
+Laptops lock after five minutes idle and their disks are encrypted.
+
+## Passwords
+Passwords must be at least sixteen characters and live in the company password manager.
+
+## Expenses
+Conference tickets and books are reimbursed up to eight hundred euros a year.
+
+## Travel
+Flights longer than six hours may be booked in premium economy.
+
+## Onboarding
+A new hire gets a mentor and ships a small change in the first week.
+
+## Releases
+The mobile app is released every second Tuesday after the regression suite passes.
+
+## Holidays
+Staff receive twenty-five days of paid vacation plus public holidays.
+""",
+}
+# (question, a phrase of the one passage that answers it)
+RECALL_QUESTIONS = [
+    ("有休は入社してどのくらいで使えるようになりますか？", "六か月後に十日"),
+    ("電車代を立て替えたときはどう払い戻してもらいますか？", "経費システム"),
+    ("自宅で働けるのは一週間に何日までですか？", "週三日"),
+    ("会社の健診はいつありますか？", "毎年十月"),
+    ("出張でホテルに泊まるときの上限額は？", "一万二千円"),
+    ("子どもが生まれたら仕事をどれくらい休めますか？", "一歳六か月"),
+    ("会社を辞めるときは何を返しますか？", "社員証とパソコンを返却"),
+    ("揺れを感じたらどう行動すればよいですか？", "机の下"),
+    ("新卒向けの教育はいつ行われますか？", "四月に二週間"),
+    ("名刺を作りたいのですがどこに頼めばいいですか？", "総務部のフォーム"),
+    ("お昼ご飯を社内で食べられるのは何時までですか？", "十四時まで"),
+    ("定期券の費用は会社が負担してくれますか？", "定期代を上限"),
+    ("How quickly do I have to respond when I get paged at night?", "fifteen minutes"),
+    ("Can I merge my pull request without anyone looking at it?", "one reviewer"),
+    ("Is it allowed to ship to production at the end of the week?", "Fridays"),
+    ("What do we write after the site went down?", "blameless postmortem"),
+    ("How often is the data saved so it can be recovered?", "every night"),
+    ("What protects my computer if I leave my desk?", "five minutes idle"),
+    ("How long does my login secret have to be?", "sixteen characters"),
+    ("Will the company pay for a training conference?", "eight hundred euros"),
+    ("Which cabin class can I book for a long-haul flight?", "premium economy"),
+    ("What happens in a newcomer's first days?", "mentor"),
+    ("How often does a new version of the phone app come out?", "second Tuesday"),
+    ("How many days off do employees get each year?", "twenty-five days"),
+]
+# Questions about nothing in the recall corpus: what they score sets the threshold.
+UNRELATED_QUESTIONS = [
+    "明日の東京の天気はどうなりますか？",
+    "おいしいラーメンの作り方を教えてください。",
+    "日本で一番高い山は何ですか？",
+    "猫が一日に寝る時間はどれくらいですか？",
+    "What will the weather be like tomorrow?",
+    "Who wrote the novel Moby-Dick?",
+    "How do I bake sourdough bread?",
+    "What is the capital of Australia?",
+]
+
+
+def write_recall_corpus(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in RECALL_CORPUS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder

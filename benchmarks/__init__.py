@@ -1,0 +1,1 @@
+"""Measurements of coda: `make bench` runs them; each module says what it measures and how."""
