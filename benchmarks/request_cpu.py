@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.adversarial import Hostile, hostile_requests, lexer_names, saved
+from tests.support.adversarial import Hostile, hostile_requests, hostile_uploads, lexer_names, saved
 from tests.support.live_app import start_app
 from tests.support.ollama_server import ROOT, free_port, stop_process
 
@@ -72,7 +72,7 @@ def main() -> None:
     try:
         (worker,) = app.worker_pids()
         languages = lexer_names()[: args.languages or None]
-        requests = ordinary_requests() + list(hostile_requests(languages))
+        requests = ordinary_requests() + list(hostile_requests(languages)) + list(hostile_uploads())
         costs: dict[str, list[tuple[float, str, int]]] = defaultdict(list)
         with app.browser(timeout=60) as client:
             for request in requests:

@@ -24,7 +24,10 @@ from coda.knowledge.limits import ReadLimits, UnreadableError, time_limit
 # Text files are UTF-8 (a BOM allowed), else Shift_JIS as Windows writes it: Japanese teams'
 # older files.
 ENCODINGS = ("utf-8-sig", "cp932")
-ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$")
+# An ATX heading's opening run; its text is the rest of the line (`heading_text`). One pattern
+# for the whole line (`(.*?)[ \t#]*$`) was quadratic on a line of " #" pairs: the lazy text
+# retried the closing run at every position.
+ATX_OPENING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+|$)")
 FENCE = re.compile(r"^ {0,3}(```|~~~)")
 HTML_HEADINGS = {f"h{n}": n for n in range(1, 7)}
 HTML_BLOCKS = frozenset(
@@ -166,14 +169,25 @@ def markdown_sections(text: str) -> Iterator[Section]:
                 fence = ""
         elif opened := FENCE.match(line):
             fence = opened.group(1)
-        elif heading := ATX_HEADING.match(line):
+        elif heading := ATX_OPENING.match(line):
             yield Section("\n".join(lines), tuple(path))
             lines = []
             level = len(heading.group(1))
-            path = [*path[: level - 1], heading.group(2).strip()]
+            path = [*path[: level - 1], heading_text(line[heading.end() :])]
             continue
         lines.append(line)
     yield Section("\n".join(lines), tuple(path))
+
+
+def heading_text(rest: str) -> str:
+    """An ATX heading's text from what follows its opening run: spaces and a closing run of `#`
+    removed (CommonMark: the run closes the heading only after a space, so `C#` stays). Linear:
+    each strip is one pass from the end."""
+    text = rest.strip(" \t")
+    without_run = text.rstrip("#")
+    if not without_run or without_run[-1] in " \t":
+        text = without_run.rstrip(" \t")
+    return text.strip()
 
 
 def _markdown(data: bytes, limits: ReadLimits) -> Iterable[Section]:

@@ -115,6 +115,15 @@ def hostile_requests(languages: list[str] | None = None) -> Iterator[Hostile]:
         body = bodies[index % len(bodies)]
         fence = f"```{language}\n{body}\n```\n"
         yield Hostile(f"conversation/lexer-{language}", "/conversation", {"history": saved(fence)})
+    yield Hostile(
+        "conversation/nested-fences",
+        "/conversation",
+        {"history": saved("".join("`" * (3 + i % 7) + 'scala\n"\\\\\\\n' for i in range(3000)))},
+    )
+
+
+def hostile_uploads() -> Iterator[Hostile]:
+    """Attached files that cost a reader most, and turns and questions that carry hostile ones."""
     for filename, data in hostile_files().items():
         yield Hostile(f"attachments/{filename}", "/attachments", upload=data, filename=filename)
     for name, raw in {
@@ -125,16 +134,13 @@ def hostile_requests(languages: list[str] | None = None) -> Iterator[Hostile]:
     }.items():
         yield Hostile(f"chat/attachments-{name}", "/chat", {"message": "hi", "attachments": raw})
     yield Hostile("attachments/question", "/attachments/question", {"question": "あ" * BIG})
-    yield Hostile(
-        "conversation/nested-fences",
-        "/conversation",
-        {"history": saved("".join("`" * (3 + i % 7) + 'scala\n"\\\\\\\n' for i in range(3000)))},
-    )
 
 
 def hostile_files() -> dict[str, bytes]:
     """Files that cost a reader most: a zip bomb posing as DOCX, PDFs nested deep or of many
-    pages, HTML nested deep around a script, Markdown of heading marks, one endless line of code."""
+    pages, HTML nested deep around a script, Markdown of heading marks, one endless line of code.
+    Each body is at most about `BIG` bytes, as the others: the test client's threads share one
+    interpreter, and encoding a megabyte would stall the probes' timing itself."""
     bomb = io.BytesIO()
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", "<Types/>")
@@ -149,8 +155,8 @@ def hostile_files() -> dict[str, bytes]:
         "bomb.docx": bomb.getvalue(),
         "nested.pdf": nested,
         "pages.pdf": pages.getvalue(),
-        "nested.html": (b"<div>" * BIG) + b"<script>alert(1)</script>",
-        "headings.md": b" #" * BIG + b"\n" + b"#" * BIG,
-        "line.py": b"x = '" + b"a" * (5 * BIG) + b"'",
+        "nested.html": (b"<div>" * (BIG // 5)) + b"<script>alert(1)</script>",
+        "headings.md": b" #" * (BIG // 4) + b"\n" + b"#" * (BIG // 2),
+        "line.py": b"x = '" + b"a" * BIG + b"'",
         "random.docx": bytes(range(256)) * 400,
     }

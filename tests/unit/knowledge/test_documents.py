@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from coda.knowledge.chunks import passages, sentences
-from coda.knowledge.documents import Section, read_document, supported
+from coda.knowledge.documents import Section, markdown_sections, read_document, supported
 from coda.knowledge.limits import ReadLimits, UnreadableError
 from tests.support.documents import write_docx, write_pdf, write_zip_bomb
 
@@ -163,3 +163,32 @@ def test_a_sentence_longer_than_a_passage_is_cut() -> None:
     found = passages([Section("あ" * 250)], max_chars=100)
 
     assert [len(p.text) for p in found] == [100, 100, 50]
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [
+        ("# Title", ("Title",)),
+        ("## C#", ("C#",)),
+        ("### Closed ###", ("Closed",)),
+        ("#  spaced  #  ", ("spaced",)),
+        ("   # indented three", ("indented three",)),
+        ("#nope", ()),
+        ("####### seven", ()),
+        ("    # four spaces: code", ()),
+    ],
+)
+def test_atx_headings_follow_commonmark(line: str, heading: tuple[str, ...]) -> None:
+    *_, last = markdown_sections(f"{line}\nbody")
+
+    assert last.heading == heading
+
+
+def test_a_line_of_heading_marks_is_a_heading_of_the_marks_before_its_closing_run() -> None:
+    """`(.*?)[ \\t#]*$` was quadratic on this line (it ran out of the reader's time in the
+    no-stall test); the closing run is now stripped from the end, once."""
+    pairs = 200_000
+
+    (_, section) = markdown_sections(" #" * pairs)
+
+    assert section.heading == (" ".join(["#"] * (pairs - 2)),)
