@@ -12,7 +12,15 @@ import pytest
 from docx import Document
 from playwright.sync_api import Page, expect
 
-from tests.support.chat_page import answered, answers, ask, idle, open_chat, record_posts, stored
+from tests.support.chat_page import (
+    answered,
+    answers,
+    ask,
+    idle,
+    open_chat,
+    record_posts,
+    stored,
+)
 from tests.support.documents import write_pdf
 from tests.support.live_app import LiveApp
 from tests.support.ollama_server import OllamaServer

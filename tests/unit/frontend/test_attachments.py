@@ -336,3 +336,18 @@ def test_a_saved_answer_keeps_the_files_it_named(stub: StubModel) -> None:
     (answer,) = bubbles(response.get_data(as_text=True), "assistant")
     assert attr(one(answer, ".message-sources"), "data-knowledge") == "attached"
     assert "議事録.md" in one(answer, ".message-files").get_text()
+
+
+def test_a_preset_works_on_a_whole_file_with_its_own_prompt_and_fields(stub: StubModel) -> None:
+    client = make_app(stub).test_client()
+    file = {"name": "readme.md", "text": "# 概要\n\nこのツールはログを集める。"}
+
+    *_, done = streamed(
+        ask(client, [file], message="", preset="translate", **{"field.direction": "en-ja"})
+    )
+
+    system, question = stub.received[0][0], stub.received[0][-1]
+    assert "自然な日本語に翻訳" in system.content  # the preset's prompt, in the chosen direction
+    assert "このツールはログを集める。" not in system.content
+    assert "このツールはログを集める。" in question.content
+    assert json.loads(done.data)["files"] == ["readme.md"]
