@@ -298,6 +298,7 @@
 
   window.coda = window.coda || {};
   window.coda.store = {
+    version: DB_VERSION, // the database's version this page opens (a newer coda's is higher)
     newId,
     available,
     all,

@@ -142,10 +142,11 @@ def test_a_newer_version_in_another_tab_is_said_and_the_page_keeps_what_it_shows
         idle(page)
         newer = context.new_page()
         newer.goto(f"{live_app.url}/healthz")  # the same origin, so the same database
+        upgraded = page.evaluate("() => window.coda.store.version") + 1
 
         version = newer.evaluate(
-            """() => new Promise((resolve, reject) => {
-              const request = indexedDB.open("coda", 2);
+            """(upgraded) => new Promise((resolve, reject) => {
+              const request = indexedDB.open("coda", upgraded);
               request.onsuccess = () => {
                 const db = request.result;
                 db.close();
@@ -153,10 +154,11 @@ def test_a_newer_version_in_another_tab_is_said_and_the_page_keeps_what_it_shows
               };
               request.onerror = () => reject(request.error);
               request.onblocked = () => {};  // the old tab lets go on its versionchange
-            })"""
+            })""",
+            upgraded,
         )
 
-        assert version == 2
+        assert version == upgraded
         status = page.locator("#storage-status")
         expect(status).to_be_visible()
         expect(status).to_contain_text("更新されたため")
