@@ -9,7 +9,7 @@
   const form = document.getElementById("chat-form");
   const rules = window.coda?.data?.attachments;
   if (!form || !rules) return;
-  const { store, chat, text } = window.coda;
+  const { store, chat, conversations, text } = window.coda;
   const field = (id) => document.getElementById(id);
   const input = field("attach-file");
   const list = field("attachment-list");
@@ -18,7 +18,6 @@
   const storageLine = field("attachment-storage");
   const itemTemplate = field("attachment-item");
   const textarea = field("message");
-  const UNDO_MS = 10_000; // coda-conversations.js keeps a deleted conversation this long
   let shownFor = null; // the conversation whose files are listed
   let files = []; // its attachment records
   let prepared = null; // the passages picked for the post being sent (see `prepare`)
@@ -169,7 +168,7 @@
       request.addEventListener("error", () => end({ error: text("attach.failed") }));
       request.addEventListener("abort", () => end({ error: text("attach.failed") }));
       request.addEventListener("timeout", () => end({ error: text("attach.failed") }));
-      request.open("POST", form.dataset.attachUrl || "/attachments");
+      request.open("POST", form.dataset.attachUrl);
       request.timeout = 600_000; // past the server's own limits: the connection is gone
       request.setRequestHeader("X-CSRFToken", csrfToken());
       const body = new FormData();
@@ -264,7 +263,7 @@
   async function questionVector(question) {
     const body = new FormData();
     body.append("question", question);
-    const response = await fetch(form.dataset.questionUrl || "/attachments/question", {
+    const response = await fetch(form.dataset.questionUrl, {
       method: "POST",
       body,
       headers: { "X-CSRFToken": csrfToken() },
@@ -341,7 +340,7 @@
       if (await store.get(conversation)) return;
       for (const file of await store.attachmentsOf(conversation)) await store.removeAttachment(file.id, conversation);
       showStorage();
-    }, UNDO_MS + 1000);
+    }, conversations.undoMs + 1000);
   }
 
   async function sweep() {

@@ -268,6 +268,7 @@
   });
 
   window.coda.conversations = {
+    undoMs: UNDO_MS, // how long a deleted conversation can be put back
     refresh,
     titleOf,
     savedTurn,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from coda.frontend.reading.posted_attachments import MAX_ATTACHMENTS
+from coda.frontend.reading.posted_attachments import MAX_NAME_CHARS as MAX_NAME_CHARS
 from coda.frontend.streaming.tasks import pause
 from coda.llm import (
     EmbeddingModel,
@@ -40,15 +41,13 @@ QUESTION_PATH = "/attachments/question"
 # Tokens (coda's upper bound) kept free for the question beside a file sent whole: a file that
 # leaves less is read in passages instead.
 QUESTION_RESERVE_TOKENS = 512
-MAX_NAME_CHARS = 255
-KINDS = ("pdf", "docx", "markdown", "text", "html", "code")
 
 
 @dataclass(frozen=True)
 class ReadAttachment:
-    """A file as read: its kind (`KINDS`), a PDF's page count, its whole text (each section
-    under a line naming its heading path or page) and its passages (`Source`, `path` the file's
-    name), in document order."""
+    """A file as read: its kind (pdf, docx, markdown, text, html or code), a PDF's page count,
+    its whole text (each section under a line naming its heading path or page) and its passages
+    (`Source`, `path` the file's name), in document order."""
 
     kind: str
     pages: int | None
@@ -103,14 +102,14 @@ def attachment_payload(
         "pages": read.pages,
         "chars": len(read.text),
     }
-    if fits_whole(read.text, system_prompt, limits):
+    room = whole_room(system_prompt, limits)
+    if estimate_tokens(read.text) <= room:
         return payload | {"mode": "whole", "text": read.text}
     if embedding is None:
-        room = max(0, history_budget(system_prompt, "", limits) - QUESTION_RESERVE_TOKENS)
         raise AttachmentRefused(
             "too_long",
             f"{len(read.text)} characters and no embedding model",
-            {"chars": len(read.text), "limit": room // 3},
+            {"chars": len(read.text), "limit": max(0, room) // 3},
         )
     texts = [p.text for p in read.passages]
     vectors = embed_passages(
@@ -128,11 +127,10 @@ def attachment_payload(
     }
 
 
-def fits_whole(text: str, system_prompt: str, limits: PromptLimits) -> bool:
-    """Whether `text` can go with every question whole: it leaves a question room in the
-    context (`QUESTION_RESERVE_TOKENS`) beside the system prompt and the answer."""
-    room = history_budget(system_prompt, "", limits) - QUESTION_RESERVE_TOKENS
-    return estimate_tokens(text) <= room
+def whole_room(system_prompt: str, limits: PromptLimits) -> int:
+    """The tokens (coda's upper bound) a file sent whole may cost: what the context leaves
+    beside the system prompt, the answer and a question (`QUESTION_RESERVE_TOKENS`)."""
+    return history_budget(system_prompt, "", limits) - QUESTION_RESERVE_TOKENS
 
 
 def question_vector(question: str, embedding: Embedding) -> dict[str, object]:
